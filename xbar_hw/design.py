@@ -1,0 +1,372 @@
+"""Design files: YAML -> validated, immutable :class:`Design`.
+
+One Design object feeds every stage (torch model, RTL, co-simulation, cost model); the
+derived quantities of the spec (slices, logical columns, read cycles, ADC shift) are
+properties here so that no stage re-derives them.
+
+The keys of spec section 6 are the stable core; extend them, never rename them.
+Units: siemens (S), volts (V), hertz (Hz), kelvin (K).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import XbarError, field_error
+
+# --------------------------------------------------------------------------- schema helpers
+
+
+def _int(lo: int, hi: int):
+    return {"kind": "int", "lo": lo, "hi": hi}
+
+
+def _float(lo: float, hi: float = math.inf, lo_open: bool = True):
+    return {"kind": "float", "lo": lo, "hi": hi, "lo_open": lo_open}
+
+
+def _choice(*options):
+    return {"kind": "choice", "options": options}
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+@dataclass(frozen=True)
+class CrossbarSpec:
+    """One R x C array; ``cell_bits`` bits per cell (levels 0 .. 2^cell_bits - 1)."""
+
+    rows: int = field(default=128, metadata=_int(1, 4096))
+    cols: int = field(default=128, metadata=_int(2, 4096))
+    cell_bits: int = field(default=2, metadata=_int(1, 8))
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """Signed, symmetric weights: range +-(2^(bits-1) - 1)."""
+
+    bits: int = field(default=8, metadata=_int(2, 16))
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Inputs of ``bits`` bits, applied ``dac_bits`` bits per read cycle.
+
+    ``signed: true`` passes x + 2^(bits-1) through the crossbar and subtracts the
+    offset's contribution digitally (spec section 3).
+    """
+
+    bits: int = field(default=8, metadata=_int(1, 16))
+    signed: bool = field(default=False, metadata={"kind": "bool"})
+    dac_bits: int = field(default=1, metadata=_int(1, 16))
+
+
+@dataclass(frozen=True)
+class AdcSpec:
+    """Per-column ADC: ``bits`` bits; ``per_crossbar`` ADCs shared by a crossbar's columns.
+
+    ``shift``: ``auto`` (the lossless-range default a0 of the spec), an integer, or
+    ``calibrated`` (per crossbar, the smallest shift that does not clip the column sums
+    seen on calibration data when the network is mapped).
+    """
+
+    bits: int = field(default=8, metadata=_int(1, 16))
+    per_crossbar: int = field(default=8, metadata=_int(1, 4096))
+    shift: Any = field(default="auto", metadata={"kind": "shift"})
+
+
+@dataclass(frozen=True)
+class PeSpec:
+    """Processing element: ``crossbars`` crossbars with their periphery."""
+
+    crossbars: int = field(default=8, metadata=_int(1, 1024))
+
+
+@dataclass(frozen=True)
+class TileSpec:
+    """A tile: ``pes`` PEs sharing buffers and a router (cost model only)."""
+
+    pes: int = field(default=12, metadata=_int(1, 1024))
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """ReRAM device and read conditions.
+
+    g_on / g_off in siemens (S), v_read in volts (V), read_frequency in hertz (Hz),
+    temperature in kelvin (K). Defaults: PytorX's Gmax = 1/3 kOhm; ISAAC-like 10 MHz read
+    (100 ns crossbar read, ISAAC ISCA 2016); 300 K (PytorX).
+    """
+
+    g_on: float = field(default=3.33e-4, metadata=_float(0.0))
+    g_off: float = field(default=3.33e-6, metadata=_float(0.0))
+    v_read: float = field(default=0.2, metadata=_float(0.0))
+    read_frequency: float = field(default=1.0e7, metadata=_float(0.0))
+    temperature: float = field(default=300.0, metadata=_float(0.0))
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """Column-mask codes of ``bits`` bits; code i >= 1 selects ``exponents[i-1]``."""
+
+    bits: int = field(default=2, metadata=_int(1, 4))
+    exponents: tuple = field(default=(-1, 0, 1), metadata={"kind": "intlist", "lo": -16, "hi": 16})
+
+
+@dataclass(frozen=True)
+class NonidealSpec:
+    """Non-ideal effects. Empty until the non-ideal issue lands: any key is rejected."""
+
+
+TECHNOLOGIES = ("isaac-32nm", "neurosim-22nm")
+
+
+@dataclass(frozen=True)
+class Design:
+    """A validated, immutable design. Build it with :func:`load_design` or :func:`design_from_dict`."""
+
+    name: str = field(default="default", metadata={"kind": "str"})
+    crossbar: CrossbarSpec = field(default_factory=CrossbarSpec)
+    weights: WeightSpec = field(default_factory=WeightSpec)
+    inputs: InputSpec = field(default_factory=InputSpec)
+    adc: AdcSpec = field(default_factory=AdcSpec)
+    pe: PeSpec = field(default_factory=PeSpec)
+    tile: TileSpec = field(default_factory=TileSpec)
+    device: DeviceSpec = field(default_factory=DeviceSpec)
+    mask: MaskSpec = field(default_factory=MaskSpec)
+    nonideal: NonidealSpec = field(default_factory=NonidealSpec)
+    technology: str = field(default="isaac-32nm", metadata=_choice(*TECHNOLOGIES))
+
+    # ---------------------------------------------------------------- derived (spec section 3)
+    @property
+    def slices(self) -> int:
+        """s = ceil((b_w - 1) / b_c): slices per polarity."""
+        return -(-(self.weights.bits - 1) // self.crossbar.cell_bits)
+
+    @property
+    def cols_per_logical(self) -> int:
+        """2s physical columns per logical column."""
+        return 2 * self.slices
+
+    @property
+    def logical_cols(self) -> int:
+        """L = floor(C / 2s): logical columns (output neurons) per crossbar."""
+        return self.crossbar.cols // self.cols_per_logical
+
+    @property
+    def read_cycles(self) -> int:
+        """T = ceil(b_x / v): read cycles per input vector."""
+        return -(-self.inputs.bits // self.inputs.dac_bits)
+
+    @property
+    def weight_max(self) -> int:
+        return (1 << (self.weights.bits - 1)) - 1
+
+    @property
+    def cell_max(self) -> int:
+        return (1 << self.crossbar.cell_bits) - 1
+
+    @property
+    def digit_max(self) -> int:
+        return (1 << self.inputs.dac_bits) - 1
+
+    @property
+    def input_range(self) -> tuple[int, int]:
+        """Inclusive range of the integer inputs x (before the signed offset)."""
+        b = self.inputs.bits
+        if self.inputs.signed:
+            return -(1 << (b - 1)), (1 << (b - 1)) - 1
+        return 0, (1 << b) - 1
+
+    @property
+    def input_offset(self) -> int:
+        """2^(b_x-1) for signed inputs, else 0."""
+        return (1 << (self.inputs.bits - 1)) if self.inputs.signed else 0
+
+    @property
+    def s_max(self) -> int:
+        """S_max = R * (2^v - 1) * (2^b_c - 1): the largest column sum."""
+        return self.crossbar.rows * self.digit_max * self.cell_max
+
+    @property
+    def adc_max(self) -> int:
+        return (1 << self.adc.bits) - 1
+
+    @property
+    def adc_shift_a0(self) -> int:
+        """a0 = max(0, bitlen(S_max) - b_a)."""
+        return max(0, self.s_max.bit_length() - self.adc.bits)
+
+    @property
+    def adc_shift(self) -> int:
+        """The design's fixed shift (a0 for ``auto``; a0 is also the start of calibration)."""
+        return self.adc.shift if isinstance(self.adc.shift, int) else self.adc_shift_a0
+
+    @property
+    def lossless(self) -> bool:
+        """True when the ADC never loses information: shift 0 and S_max <= 2^b_a - 1."""
+        return self.adc.shift != "calibrated" and self.adc_shift == 0 and self.s_max <= self.adc_max
+
+    def derived(self) -> dict:
+        """The derived quantities that ``xbar-hw design show`` prints."""
+        return {
+            "slices_per_polarity": self.slices,
+            "physical_cols_per_logical": self.cols_per_logical,
+            "logical_cols_per_crossbar": self.logical_cols,
+            "unused_cols_per_crossbar": self.crossbar.cols - self.logical_cols * self.cols_per_logical,
+            "read_cycles": self.read_cycles,
+            "weight_range": [-self.weight_max, self.weight_max],
+            "input_range": list(self.input_range),
+            "s_max": self.s_max,
+            "adc_shift_a0": self.adc_shift_a0,
+            "adc_shift": self.adc.shift if self.adc.shift == "calibrated" else self.adc_shift,
+            "lossless": self.lossless,
+            "crossbars_per_pe": self.pe.crossbars,
+            "weights_per_crossbar": self.crossbar.rows * self.logical_cols,
+        }
+
+    # ---------------------------------------------------------------- serialisation
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["mask"]["exponents"] = list(self.mask.exponents)
+        return d
+
+    def mapping_fingerprint(self) -> str:
+        """Hash of the keys that decide a Program's contents (geometry, bits, ADC, PE, mask)."""
+        d = self.to_dict()
+        core = {k: d[k] for k in MAPPING_KEYS}
+        return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: The blocks whose values a Program depends on: a Program mapped under other values is
+#: "from another design".
+MAPPING_KEYS = ("crossbar", "weights", "inputs", "adc", "pe", "mask")
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_value(path: str, value, meta: dict):
+    kind = meta.get("kind")
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise field_error(path, value, f"an integer in [{meta['lo']}, {meta['hi']}]")
+        if not meta["lo"] <= value <= meta["hi"]:
+            raise field_error(path, value, f"an integer in [{meta['lo']}, {meta['hi']}]")
+        return value
+    if kind == "float":
+        desc = f"a finite number > {meta['lo']}" if meta["lo_open"] else f"a finite number >= {meta['lo']}"
+        if isinstance(value, str):
+            # PyYAML (YAML 1.1) reads 1.0e7 without a sign in the exponent as a string.
+            try:
+                value = float(value)
+            except ValueError:
+                raise field_error(path, value, desc) from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise field_error(path, value, desc)
+        value = float(value)
+        ok = math.isfinite(value) and (value > meta["lo"] if meta["lo_open"] else value >= meta["lo"])
+        if not ok or value > meta["hi"]:
+            raise field_error(path, value, desc)
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise field_error(path, value, "true or false")
+        return value
+    if kind == "str":
+        if not isinstance(value, str) or not value:
+            raise field_error(path, value, "a non-empty string")
+        return value
+    if kind == "choice":
+        if value not in meta["options"]:
+            raise field_error(path, value, "one of " + ", ".join(map(str, meta["options"])))
+        return value
+    if kind == "shift":
+        if value in ("auto", "calibrated"):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 62:
+            raise field_error(path, value, "'auto', 'calibrated' or an integer in [0, 62]")
+        return value
+    if kind == "intlist":
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and meta["lo"] <= v <= meta["hi"] for v in value
+        ):
+            raise field_error(path, value, f"a list of integers in [{meta['lo']}, {meta['hi']}]")
+        return tuple(value)
+    raise AssertionError(f"unknown schema kind {kind!r}")  # programming error, not user error
+
+
+def _build(cls, data, path: str):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise field_error(path or "design", data, "a mapping of keys")
+    known = {f.name: f for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            allowed = ", ".join(known) if known else "no keys yet (this block is not implemented)"
+            raise field_error(f"{path}.{key}" if path else str(key), "(unknown key)", allowed)
+    kwargs = {}
+    for name, f in known.items():
+        sub = f"{path}.{name}" if path else name
+        ftype = f.default_factory if f.default_factory is not MISSING else None
+        if ftype is not None and is_dataclass(ftype):
+            kwargs[name] = _build(ftype, data.get(name), sub)
+        elif name in data:
+            kwargs[name] = _check_value(sub, data[name], f.metadata)
+    return cls(**kwargs)
+
+
+def _check_cross_fields(d: Design) -> None:
+    if d.inputs.dac_bits > d.inputs.bits:
+        raise field_error("inputs.dac_bits", d.inputs.dac_bits, f"at most inputs.bits = {d.inputs.bits}")
+    if d.inputs.signed and d.inputs.bits < 2:
+        raise field_error("inputs.bits", d.inputs.bits, "at least 2 when inputs.signed is true")
+    if d.logical_cols < 1:
+        raise field_error(
+            "crossbar.cols",
+            d.crossbar.cols,
+            f"at least 2*s = {d.cols_per_logical} (one logical column: s = {d.slices} slices per "
+            f"polarity for weights.bits = {d.weights.bits} at crossbar.cell_bits = {d.crossbar.cell_bits})",
+        )
+    if d.adc.per_crossbar > d.crossbar.cols:
+        raise field_error("adc.per_crossbar", d.adc.per_crossbar, f"at most crossbar.cols = {d.crossbar.cols}")
+    if d.device.g_on <= d.device.g_off:
+        raise field_error("device.g_on", d.device.g_on, f"greater than device.g_off = {d.device.g_off}")
+    n_codes = (1 << d.mask.bits) - 1
+    if len(d.mask.exponents) != n_codes:
+        raise field_error(
+            "mask.exponents", list(d.mask.exponents), f"exactly 2^mask.bits - 1 = {n_codes} integers"
+        )
+    if d.s_max.bit_length() + d.weights.bits + d.inputs.bits > 62:
+        raise field_error("crossbar.rows", d.crossbar.rows, "a geometry whose sums fit 62 bits")
+
+
+def design_from_dict(data: dict) -> Design:
+    """Validate a mapping (as read from YAML) into a Design; raises XbarError on bad input."""
+    design = _build(Design, data, "")
+    _check_cross_fields(design)
+    return design
+
+
+def load_design(path: str | Path) -> Design:
+    """Load and validate ``designs/NAME.yaml``. Bad input raises :class:`XbarError`."""
+    p = Path(path)
+    if not p.is_file():
+        raise field_error("design", str(path), "a path to an existing YAML design file")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise XbarError(f"design: {p} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise field_error(f"design {p}", data, "a YAML mapping with the keys of spec section 6")
+    return design_from_dict(data)

@@ -1,0 +1,64 @@
+"""Files users receive: safetensors + JSON, written to a temporary file and renamed."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .errors import XbarError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], key: str, meta: dict) -> None:
+    """Write tensors with a JSON document under metadata ``key``; atomic."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={key: json.dumps(meta, sort_keys=True)})
+
+
+def load_tensors(path: str | Path, key: str, what: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a file written by :func:`save_tensors`; bad files raise a one-line XbarError."""
+    p = Path(path)
+    if not p.is_file():
+        raise XbarError(f"{what}: got {str(path)!r}; allowed: a path to an existing {what} file (.safetensors)")
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise XbarError(f"{what}: {p} is not a safetensors file ({exc})") from None
+    if key not in meta:
+        raise XbarError(f"{what}: {p} is a safetensors file but not an xbar-hw {what} (no '{key}' metadata)")
+    try:
+        doc = json.loads(meta[key])
+    except json.JSONDecodeError as exc:
+        raise XbarError(f"{what}: {p} has unreadable metadata ({exc})") from None
+    return tensors, doc

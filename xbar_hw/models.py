@@ -1,0 +1,72 @@
+"""The model zoo: architectures a Program can name and rebuild (``arch`` + ``kwargs``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .errors import field_error
+
+
+class MnistCNN(nn.Module):
+    """Two 3x3 conv layers (ReLU, 2x2 max-pool) and a linear classifier."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, in_size: int = 28, width: int = 16):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1)
+        self.fc = nn.Linear(2 * width * (in_size // 4) ** 2, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc(torch.flatten(x, 1))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet20(nn.Module):
+    """CIFAR-style ResNet-20 (He et al. 2016): 3 stages of 3 basic blocks, 1x1 conv shortcuts."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: int = 16):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        layers, cin = [], width
+        for i, cout in enumerate([width, 2 * width, 4 * width]):
+            for j in range(3):
+                layers.append(BasicBlock(cin, cout, 2 if (i > 0 and j == 0) else 1))
+                cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layers(x)
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.fc(x)
+
+
+ARCHS = {"mnist_cnn": MnistCNN, "resnet20": ResNet20}
+
+
+def build_model(arch: str, **kwargs) -> nn.Module:
+    if arch not in ARCHS:
+        raise field_error("arch", arch, "one of " + ", ".join(ARCHS))
+    return ARCHS[arch](**kwargs)

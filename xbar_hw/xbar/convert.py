@@ -1,0 +1,215 @@
+"""Whole networks: float model -> quantized -> crossbars -> Program -> mapped module.
+
+Steps of :func:`convert`:
+1. fold every BatchNorm2d into the Conv2d before it (torch.fx);
+2. calibrate activation scales: the largest input magnitude each mapped layer sees on the
+   calibration data (unsigned designs clip negative inputs at 0);
+3. quantize weights per output channel, symmetric: w_scale[n] = max|W[:, n]| / (2^(b_w-1)-1);
+4. unfold each Conv2d (groups = 1) to W[K = C_in*kh*kw, N] and map it to crossbars;
+5. with ``adc.shift: calibrated``, pick per crossbar the smallest shift that does not clip
+   the column sums seen on the calibration data.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import fx, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from ..design import Design
+from ..errors import XbarError
+from ..program import LayerProgram, Program
+from .layers import MappedConv2d, MappedLayer, MappedLinear, mapped_layers
+from .golden import input_digits
+from .mapping import map_layer
+
+
+def fold_batchnorm(model: nn.Module) -> fx.GraphModule:
+    """Trace the model and fold each BatchNorm2d that follows a Conv2d into that conv."""
+    model = model.eval()
+    try:
+        gm = fx.symbolic_trace(model)
+    except Exception as exc:  # tracing failures come from the user's model code
+        raise XbarError(f"model: torch.fx cannot trace {type(model).__name__} ({exc}); allowed: an fx-traceable model") from None
+    modules = dict(gm.named_modules())
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or not isinstance(modules.get(node.target), nn.BatchNorm2d):
+            continue
+        src = node.args[0]
+        if not (isinstance(src, fx.Node) and src.op == "call_module" and isinstance(modules.get(src.target), nn.Conv2d)):
+            continue
+        if len(src.users) != 1:
+            continue
+        fused = fuse_conv_bn_eval(modules[src.target], modules[node.target])
+        _set_submodule(gm, src.target, fused)
+        node.replace_all_uses_with(src)
+        gm.graph.erase_node(node)
+        gm.delete_submodule(node.target)
+    gm.graph.lint()
+    gm.recompile()
+    return gm
+
+
+def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
+    parent, _, leaf = name.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, leaf, module)
+
+
+def _mappable(gm: nn.Module) -> dict[str, nn.Module]:
+    out = {}
+    for name, m in gm.named_modules():
+        if isinstance(m, nn.Linear):
+            out[name] = m
+        elif isinstance(m, nn.Conv2d):
+            if m.groups != 1:
+                raise XbarError(f"model: layer {name} has groups={m.groups}; allowed: groups=1")
+            if m.padding_mode != "zeros" or isinstance(m.padding, str):
+                raise XbarError(f"model: layer {name} has padding {m.padding!r} ({m.padding_mode}); allowed: integer zero padding")
+            out[name] = m
+    return out
+
+
+@torch.no_grad()
+def calibrate_inputs(gm: nn.Module, layers: dict[str, nn.Module], data: torch.Tensor, batch: int = 256) -> dict[str, float]:
+    """Largest |input| each layer sees on ``data``."""
+    peak = {n: 0.0 for n in layers}
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, args, n=n: peak.__setitem__(n, max(peak[n], float(args[0].abs().max()))))
+        for n, m in layers.items()
+    ]
+    try:
+        for i in range(0, len(data), batch):
+            gm(data[i : i + batch])
+    finally:
+        for h in hooks:
+            h.remove()
+    return peak
+
+
+def quantize_layer(name: str, m: nn.Module, x_peak: float, design: Design, first_pe: int) -> LayerProgram:
+    w = m.weight.detach().to(torch.float64)
+    n_out = w.shape[0]
+    w2 = w.reshape(n_out, -1).t()  # [K, N], K in unfold order (c_in, kh, kw)
+    wmax = design.weight_max
+    w_scale = (w2.abs().amax(0) / wmax).clamp(min=1e-12)
+    w_int = torch.clamp(torch.round(w2 / w_scale), -wmax, wmax).to(torch.int64)
+    lo, hi = design.input_range
+    x_scale = max(x_peak, 1e-8) / max(hi, -lo)
+    levels = map_layer(w_int, design)
+    conv = None
+    if isinstance(m, nn.Conv2d):
+        conv = {
+            "in_channels": m.in_channels,
+            "kernel_size": list(m.kernel_size),
+            "stride": list(m.stride),
+            "padding": list(m.padding),
+            "dilation": list(m.dilation),
+        }
+    return LayerProgram(
+        name=name,
+        kind="conv" if conv else "linear",
+        k_in=w2.shape[0],
+        n_out=n_out,
+        levels=levels,
+        adc_shift=torch.full((levels.shape[0],), design.adc_shift, dtype=torch.int64),
+        w_scale=w_scale.to(torch.float32),
+        x_scale=float(x_scale),
+        bias=m.bias.detach().to(torch.float32) if m.bias is not None else None,
+        conv=conv,
+        first_pe=first_pe,
+    )
+
+
+def convert_to_program(
+    model: nn.Module, design: Design, calibration: torch.Tensor, arch: dict | None = None, meta: dict | None = None
+) -> Program:
+    """Quantize and map ``model`` (a float network) into a Program for ``design``."""
+    gm = fold_batchnorm(copy.deepcopy(model).cpu())
+    layers = _mappable(gm)
+    if not layers:
+        raise XbarError("model: no Conv2d or Linear layer to map")
+    peaks = calibrate_inputs(gm, layers, calibration.cpu())
+    programs, pe = {}, 0
+    for name, m in layers.items():
+        lp = quantize_layer(name, m, peaks[name], design, pe)
+        pe += lp.n_pes(design)
+        programs[name] = lp
+    mapped_names = {f"{n}.{p}" for n in layers for p, _ in layers[n].named_parameters(recurse=False)}
+    digital = {k: v.detach().clone() for k, v in gm.state_dict().items() if k not in mapped_names}
+    program = Program(design, programs, arch, digital, dict(meta or {}))
+    if design.adc.shift == "calibrated":
+        calibrate_adc_shifts(program, gm, calibration)
+    return program
+
+
+def assemble(program: Program, model: nn.Module | None = None, device=None) -> nn.Module:
+    """Rebuild the mapped network of a Program (see :meth:`Program.build`)."""
+    if model is None:
+        if program.model is None:
+            raise XbarError("program: names no zoo architecture; pass the model whose structure it maps")
+        from ..models import build_model
+
+        model = build_model(program.model["arch"], **program.model.get("kwargs", {}))
+    gm = fold_batchnorm(copy.deepcopy(model).cpu())
+    layers = _mappable(gm)
+    if set(layers) != set(program.layers):
+        raise XbarError(
+            f"program: maps layers {sorted(program.layers)}, the model has {sorted(layers)}; allowed: the same layers"
+        )
+    for name, lp in program.layers.items():
+        cls = MappedConv2d if lp.kind == "conv" else MappedLinear
+        _set_submodule(gm, name, cls(lp, program.design, device))
+    missing = gm.load_state_dict(program.digital, strict=False)
+    if missing.unexpected_keys:
+        raise XbarError(f"program: digital state {missing.unexpected_keys} does not fit the model")
+    gm.program = program
+    return gm.to(device or "cpu").eval()
+
+
+def convert(model: nn.Module, design: Design, calibration: torch.Tensor, arch: dict | None = None) -> nn.Module:
+    """The mapped module of ``model`` on ``design`` (its Program is ``.program``)."""
+    return convert_to_program(model, design, calibration, arch).build()
+
+
+@torch.no_grad()
+def calibrate_adc_shifts(program: Program, gm: nn.Module, calibration: torch.Tensor, batch: int = 32) -> None:
+    """Per crossbar: the smallest shift a with (S_peak + h) >> a <= 2^b_a - 1."""
+    design = program.design
+    mapped = program.build(gm)
+    peaks: dict[str, torch.Tensor] = {}
+
+    def observe(mod: MappedLayer, args):
+        x_int = mod.quantize_input(args[0])
+        rows = mod.input_rows(x_int)
+        eng = mod.engine
+        digits = input_digits(rows, design, eng.dtype)
+        per = []
+        for rb, (r0, r1) in enumerate(eng.row_blocks):
+            s = torch.matmul(digits[..., r0:r1], eng.planes_t[r0:r1]).amax(dim=tuple(range(digits.dim() - 1)))
+            per.append(s)  # [N*2s] for row block rb
+        smax = torch.stack(per)  # [n_rb, N*2s]
+        L2 = design.logical_cols * design.cols_per_logical
+        pad = eng.n_cb * L2 - smax.shape[1]
+        smax = torch.nn.functional.pad(smax, (0, pad)).view(eng.n_rb, eng.n_cb, L2).amax(-1).t().reshape(-1)
+        peaks[mod.lp.name] = torch.maximum(peaks.get(mod.lp.name, smax), smax)
+
+    hooks = [m.register_forward_pre_hook(observe) for m in mapped_layers(mapped)]
+    try:
+        for i in range(0, len(calibration), batch):
+            mapped(calibration[i : i + batch])
+    finally:
+        for h in hooks:
+            h.remove()
+    qmax = design.adc_max
+    for name, lp in program.layers.items():
+        s = peaks[name].to(torch.int64)
+        a = torch.zeros_like(s)
+        for _ in range(63):  # fixed-point: raise a until the peak fits (at most bitlen(S_max) steps)
+            h = torch.where(a > 0, 1 << (a - 1).clamp(min=0), torch.zeros_like(a))
+            over = ((s + h) >> a) > qmax
+            if not bool(over.any()):
+                break
+            a = a + over.to(torch.int64)
+        lp.adc_shift = a

@@ -1,0 +1,183 @@
+"""The golden crossbar of spec section 3, vectorized.
+
+For every crossbar and read cycle t the column sum S[t, c] = sum_r d_t(x_r) * level[r, c]
+is one matrix product of the input bit-planes with the cell levels; the ADC
+(round half up at 2^a, clip at 2^b_a - 1) is elementwise; the shift-add over digits,
+slices and polarity is a contraction with powers of two. There is no Python loop over
+rows, columns, digits or slices; the only loop is over a layer's row blocks (crossbars
+whose sums must be quantized separately before they are added).
+
+Exactness: every column sum, ADC code and partial accumulation is an integer; the engine
+picks float32 only where the largest possible magnitude is below 2^24 (where float32
+represents every integer exactly) and float64 (exact below 2^53) otherwise; the final
+shift-add over slices always runs in float64.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..design import Design
+from ..errors import XbarError
+from .mapping import layer_grid, layer_planes, map_weights
+
+F32_EXACT = 1 << 24
+F64_EXACT = 1 << 53
+
+
+def _exact_dtype(bound: int) -> torch.dtype:
+    if bound < F32_EXACT:
+        return torch.float32
+    if bound < F64_EXACT:
+        return torch.float64
+    raise XbarError(f"design: sums up to {bound} exceed float64's exact integer range")
+
+
+def check_input_range(x_int: torch.Tensor, design: Design, what: str = "inputs") -> None:
+    """Raise XbarError unless every input is an integer in the design's input range."""
+    lo, hi = design.input_range
+    if x_int.dtype.is_floating_point and not torch.equal(x_int, torch.round(x_int)):
+        raise XbarError(f"{what}: not all integers; allowed: integers in [{lo}, {hi}]")
+    bad = (x_int < lo) | (x_int > hi)
+    if bool(bad.any()):
+        idx = tuple(int(i) for i in bad.nonzero()[0])
+        raise XbarError(
+            f"{what}: got {int(x_int[idx])} at index {list(idx)}; allowed: integers in [{lo}, {hi}]"
+            f" (inputs.bits = {design.inputs.bits}, signed = {str(design.inputs.signed).lower()})"
+        )
+
+
+def input_digits(x_u: torch.Tensor, design: Design, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Digits d_t(x) = (x >> t*v) & (2^v - 1) of unsigned inputs, stacked as [T, *x.shape]."""
+    v, T = design.inputs.dac_bits, design.read_cycles
+    xi = x_u.to(torch.int32 if design.inputs.bits < 31 else torch.int64)
+    shifts = (torch.arange(T, device=x_u.device, dtype=xi.dtype) * v).view(T, *([1] * xi.dim()))
+    return ((xi.unsqueeze(0) >> shifts) & design.digit_max).to(dtype)
+
+
+class CrossbarEngine:
+    """The golden path for the crossbars of one layer (W[K, N], cut into row and column blocks).
+
+    ``levels``: uint8 [n_crossbars, R, C] as laid out by :func:`~xbar_hw.xbar.mapping.map_layer`;
+    ``adc_shift``: None (the design's shift), an int, or an int tensor [n_crossbars].
+    """
+
+    def __init__(self, levels: torch.Tensor, k_in: int, n_out: int, design: Design, adc_shift=None):
+        self.design, self.k_in, self.n_out = design, k_in, n_out
+        self.n_rb, self.n_cb = layer_grid(k_in, n_out, design)
+        n_x = self.n_rb * self.n_cb
+        if levels.shape != (n_x, design.crossbar.rows, design.crossbar.cols):
+            raise XbarError(
+                f"levels: got shape {list(levels.shape)}; allowed: [{n_x}, {design.crossbar.rows}, "
+                f"{design.crossbar.cols}] for a {k_in} x {n_out} layer"
+            )
+        device = levels.device
+        if adc_shift is None:
+            adc_shift = design.adc_shift
+        shifts = torch.as_tensor(adc_shift, dtype=torch.int64, device=device).flatten()
+        if shifts.numel() == 1:
+            shifts = shifts.expand(n_x).clone()
+        if shifts.numel() != n_x or bool((shifts < 0).any()) or bool((shifts > 62).any()):
+            raise XbarError(f"adc_shift: got {shifts.tolist()}; allowed: one integer in [0, 62] per crossbar ({n_x})")
+        self.shifts = shifts
+
+        R, two_s, L = design.crossbar.rows, design.cols_per_logical, design.logical_cols
+        planes = layer_planes(levels, k_in, n_out, design)  # [N*2s, K] int64
+        self.dtype = _exact_dtype(design.s_max)
+        self.planes_t = planes.t().contiguous().to(self.dtype)  # [K, N*2s]
+        self.row_blocks = [(rb * R, min(k_in, (rb + 1) * R)) for rb in range(self.n_rb)]
+        # per row block and used physical column: the ADC shift of the crossbar it sits in
+        col_block = torch.arange(n_out * two_s, device=device) // (L * two_s)
+        a_cols = shifts.view(self.n_cb, self.n_rb)[col_block, :].t()  # [n_rb, N*2s]
+        self.uniform = bool((shifts == shifts[0]).all())
+        qmax = design.adc_max
+        self.adc = []
+        acc_bound = 0
+        for rb, (r0, r1) in enumerate(self.row_blocks):
+            a = a_cols[rb]
+            h = torch.where(a > 0, torch.ones_like(a) << (a - 1).clamp(min=0), torch.zeros_like(a))
+            # the largest sum each column can reach with these levels decides whether to clip
+            col_max = planes[:, r0:r1].sum(1) * design.digit_max
+            clip = bool((((col_max + h) >> a) > qmax).any())
+            q_bound = int(torch.minimum((col_max + h) >> a, torch.full_like(a, qmax)).max()) if a.numel() else 0
+            acc_bound += q_bound * (1 if self.uniform else int((1 << a).max()) if a.numel() else 1)
+            self.adc.append(
+                {
+                    "a": int(a[0]) if self.uniform and a.numel() else None,
+                    "h": h.to(self.dtype),
+                    "inv": torch.pow(2.0, -a.to(torch.float64)).to(self.dtype),
+                    "up": torch.pow(2.0, a.to(torch.float64)).to(self.dtype),
+                    "clip": clip,
+                }
+            )
+        T, v = design.read_cycles, design.inputs.dac_bits
+        self.acc_dtype = _exact_dtype(max(acc_bound, 1) * ((1 << (T * v)) - 1))
+        self.t_coef = torch.pow(2.0, torch.arange(T, dtype=torch.float64) * v).to(device)
+        k_pow = torch.pow(2.0, torch.arange(design.slices, dtype=torch.float64) * design.crossbar.cell_bits)
+        self.k_coef = torch.cat([k_pow, -k_pow]).to(device)  # [2s]: + slices then - slices
+        self.scale = float(2 ** int(shifts[0])) if self.uniform else 1.0
+        offset = design.input_offset
+        self.offset_term = (
+            offset * (planes.reshape(n_out, two_s, k_in).sum(-1).to(torch.float64) @ self.k_coef)
+            if offset
+            else None
+        )  # 2^(b_x-1) * sum_r w[r, j], precomputed per column
+
+    def _quantize(self, S: torch.Tensor, rb: int) -> torch.Tensor:
+        """ADC of spec section 3, in place: min((S + h) >> a, 2^b_a - 1), times 2^a unless
+        the shift is uniform (then it is applied once after the sum)."""
+        p = self.adc[rb]
+        if p["a"] == 0:
+            pass
+        elif p["a"] is not None:
+            S.add_(float(1 << (p["a"] - 1))).mul_(2.0 ** -p["a"]).floor_()
+        else:
+            S.add_(p["h"]).mul_(p["inv"]).floor_()
+        if p["clip"]:
+            S.clamp_(max=float(self.design.adc_max))
+        if p["a"] is None:
+            S.mul_(p["up"])
+        return S
+
+    def column_codes(self, digits: torch.Tensor, rb: int) -> torch.Tensor:
+        """ADC codes (times 2^a when shifts differ) of row block ``rb``: [T, ..., N*2s]."""
+        r0, r1 = self.row_blocks[rb]
+        return self._quantize(torch.matmul(digits[..., r0:r1], self.planes_t[r0:r1]), rb)
+
+    def forward(self, digits: torch.Tensor) -> torch.Tensor:
+        """digits [T, ..., K] (unsigned bit-planes) -> P [..., N] float64, exact integers."""
+        acc = None
+        for rb in range(self.n_rb):
+            q = self.column_codes(digits, rb)
+            acc = q if acc is None else acc.add_(q)
+        acc = acc.to(self.acc_dtype)
+        y = torch.tensordot(self.t_coef.to(acc.dtype), acc, dims=([0], [0])).to(torch.float64)
+        p = (y.view(*y.shape[:-1], self.n_out, self.design.cols_per_logical) @ self.k_coef)
+        if self.scale != 1.0:
+            p.mul_(self.scale)
+        if self.offset_term is not None:
+            p.sub_(self.offset_term)
+        return p
+
+    __call__ = forward
+
+
+def crossbar_mvm(levels: torch.Tensor, x: torch.Tensor, design: Design, adc_shift: int | None = None) -> torch.Tensor:
+    """One crossbar: levels uint8 [R, C], integer inputs x [B, R] -> P int64 [B, L].
+
+    ``adc_shift`` None uses the design's shift (a0 for ``auto``). No faults, no masks.
+    """
+    R, C = design.crossbar.rows, design.crossbar.cols
+    if levels.shape != (R, C):
+        raise XbarError(f"levels: got shape {list(levels.shape)}; allowed: [{R}, {C}]")
+    if x.dim() != 2 or x.shape[1] != R:
+        raise XbarError(f"inputs: got shape {list(x.shape)}; allowed: [batch, {R}]")
+    if bool((levels > design.cell_max).any()):
+        raise XbarError(f"levels: got {int(levels.max())}; allowed: integers in [0, {design.cell_max}]")
+    check_input_range(x, design)
+    engine = CrossbarEngine(levels.unsqueeze(0), R, design.logical_cols, design, adc_shift)
+    x_u = x.to(torch.int64) + design.input_offset
+    return engine(input_digits(x_u, design, engine.dtype)).round().to(torch.int64)
+
+
+__all__ = ["CrossbarEngine", "crossbar_mvm", "map_weights", "input_digits", "check_input_range"]

@@ -1,0 +1,143 @@
+"""Mapped layers: a Conv2d or Linear whose integer product runs on the golden crossbars.
+
+Forward: quantize the input (x_int = clamp(round(x / x_scale))), compute the integer sums
+P[n] (``path``: ``crossbar`` = bit-planes through the golden crossbars and their ADCs;
+``folded`` = the exact integer product, which equals the crossbar path when the ADC is
+lossless; ``auto`` = folded when the design is lossless, else crossbar), then the digital
+epilogue y = P * x_scale * w_scale[n] + bias[n] in float64. Both paths share the quantizer
+and the epilogue, so with a lossless ADC they agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from ..design import Design
+from ..program import LayerProgram
+from .golden import F32_EXACT, CrossbarEngine, input_digits
+from .mapping import layer_weights
+
+PATHS = ("auto", "crossbar", "folded")
+#: bound on the elements of one chunk of bit-planes, so that intermediates stay cache-sized
+CHUNK_ELEMENTS = 1 << 22
+
+
+class MappedLayer(nn.Module):
+    def __init__(self, lp: LayerProgram, design: Design, device=None):
+        super().__init__()
+        self.lp, self.design = lp, design
+        self.path = "auto"
+        device = torch.device(device or "cpu")
+        self.device_ = device
+        w_int = layer_weights(lp.levels.to(device), lp.k_in, lp.n_out, design)  # int64 [K, N]
+        self.register_buffer("w_int", w_int, persistent=False)
+        # exact float32 product when sum_r |x_r * w_rn| < 2^24 for every input in range
+        x_abs = max(abs(v) for v in design.input_range)
+        bound = x_abs * int(w_int.abs().sum(0).max()) if w_int.numel() else 0
+        self.fold_dtype = torch.float32 if bound < F32_EXACT else torch.float64
+        self.register_buffer("out_scale", (lp.x_scale * lp.w_scale.to(torch.float64)).to(device), persistent=False)
+        bias = lp.bias.to(torch.float64) if lp.bias is not None else torch.zeros(lp.n_out, dtype=torch.float64)
+        self.register_buffer("bias64", bias.to(device), persistent=False)
+        self._engine = None
+
+    # -------------------------------------------------------------- shared pieces
+    @property
+    def engine(self) -> CrossbarEngine:
+        if self._engine is None:
+            self._engine = CrossbarEngine(
+                self.lp.levels.to(self.device_), self.lp.k_in, self.lp.n_out, self.design, self.lp.adc_shift
+            )
+        return self._engine
+
+    def reset_engine(self) -> None:
+        self._engine = None
+
+    def quantize_input(self, x: torch.Tensor) -> torch.Tensor:
+        lo, hi = self.design.input_range
+        return torch.clamp(torch.round(x / self.lp.x_scale), lo, hi)
+
+    def use_crossbar(self) -> bool:
+        if self.path == "auto":
+            return not (self.design.lossless and bool((self.lp.adc_shift == 0).all()))
+        return self.path == "crossbar"
+
+    def epilogue(self, p: torch.Tensor, channel_dim: int) -> torch.Tensor:
+        shape = [1] * p.dim()
+        shape[channel_dim] = -1
+        return (p * self.out_scale.view(shape) + self.bias64.view(shape)).to(torch.float32)
+
+    def crossbar_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Integer input rows [M, K] (offset already applied) -> P [M, N] float64, chunked."""
+        eng, T = self.engine, self.design.read_cycles
+        width = max(self.lp.k_in, self.lp.n_out * self.design.cols_per_logical)
+        step = max(1, CHUNK_ELEMENTS // (T * width))
+        outs = [eng(input_digits(rows[i : i + step], self.design, eng.dtype)) for i in range(0, rows.shape[0], step)]
+        return torch.cat(outs) if len(outs) > 1 else outs[0]
+
+
+class MappedLinear(MappedLayer):
+    def input_rows(self, x_int: torch.Tensor) -> torch.Tensor:
+        return x_int + self.design.input_offset
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_int = self.quantize_input(x)
+        if self.use_crossbar():
+            p = self.crossbar_rows(self.input_rows(x_int))
+        else:
+            p = (x_int.to(self.fold_dtype) @ self.w_int.to(self.fold_dtype)).to(torch.float64)
+        return self.epilogue(p, 1)
+
+
+class MappedConv2d(MappedLayer):
+    def __init__(self, lp: LayerProgram, design: Design, device=None):
+        super().__init__(lp, design, device)
+        c = lp.conv
+        self.kernel_size, self.stride = tuple(c["kernel_size"]), tuple(c["stride"])
+        self.padding, self.dilation = tuple(c["padding"]), tuple(c["dilation"])
+        w = self.w_int.t().reshape(lp.n_out, c["in_channels"], *self.kernel_size)
+        self.register_buffer("w_conv", w, persistent=False)
+
+    def _out_hw(self, h: int, w: int) -> tuple[int, int]:
+        return tuple(
+            (size + 2 * p - d * (k - 1) - 1) // s + 1
+            for size, p, d, k, s in zip((h, w), self.padding, self.dilation, self.kernel_size, self.stride)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_int = self.quantize_input(x)
+        if not self.use_crossbar():
+            p = F.conv2d(
+                x_int.to(self.fold_dtype), self.w_conv.to(self.fold_dtype), None,
+                self.stride, self.padding, self.dilation,
+            ).to(torch.float64)
+            return self.epilogue(p, 1)
+        B, _, H, W = x.shape
+        ho, wo = self._out_hw(H, W)
+        p = self.crossbar_rows(self.input_rows(x_int)).view(B, ho * wo, self.lp.n_out)
+        return self.epilogue(p, 2).transpose(1, 2).reshape(B, self.lp.n_out, ho, wo)
+
+    def input_rows(self, x_int: torch.Tensor) -> torch.Tensor:
+        """The crossbar input vectors x_u [B*positions, K] of a quantized input map."""
+        offset = self.design.input_offset
+        # pad explicitly so that a padded position carries x = 0 (x_u = offset), not x_u = 0
+        ph, pw = self.padding
+        x_u = F.pad(x_int + offset, (pw, pw, ph, ph), value=float(offset))
+        cols = F.unfold(x_u, self.kernel_size, self.dilation, 0, self.stride)  # [B, K, P]
+        return cols.transpose(1, 2).reshape(-1, self.lp.k_in)
+
+
+def mapped_layers(module: nn.Module) -> list[MappedLayer]:
+    return [m for m in module.modules() if isinstance(m, MappedLayer)]
+
+
+def set_path(module: nn.Module, path: str) -> nn.Module:
+    """Choose the integer-product path of every mapped layer: auto, crossbar or folded."""
+    if path not in PATHS:
+        from ..errors import field_error
+
+        raise field_error("path", path, ", ".join(PATHS))
+    for m in mapped_layers(module):
+        m.path = path
+    return module
