@@ -312,7 +312,7 @@ def _build(cls, data, path: str):
     for key in data:
         if key not in known:
             allowed = ", ".join(known) if known else "no keys yet (this block is not implemented)"
-            raise field_error(f"{path}.{key}" if path else str(key), "(unknown key)", allowed)
+            raise XbarError(f"{f'{path}.{key}' if path else key}: unknown key; allowed: {allowed}")
     kwargs = {}
     for name, f in known.items():
         sub = f"{path}.{name}" if path else name

@@ -70,3 +70,27 @@ def build_model(arch: str, **kwargs) -> nn.Module:
     if arch not in ARCHS:
         raise field_error("arch", arch, "one of " + ", ".join(ARCHS))
     return ARCHS[arch](**kwargs)
+
+
+MODEL_KEY = "xbar_hw.model"
+
+
+def save_model(model: nn.Module, arch: str, kwargs: dict, path, meta: dict | None = None) -> None:
+    """A float model as safetensors; its architecture and ``meta`` as JSON in the header."""
+    from .io import save_tensors
+
+    save_tensors(path, model.state_dict(), MODEL_KEY, {"arch": arch, "kwargs": kwargs, "meta": meta or {}})
+
+
+def load_model(path) -> tuple[nn.Module, dict]:
+    """Rebuild a model written by :func:`save_model`; returns (model, its JSON document)."""
+    from .errors import XbarError
+    from .io import load_tensors
+
+    tensors, doc = load_tensors(path, MODEL_KEY, "model")
+    model = build_model(doc["arch"], **doc.get("kwargs", {}))
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise XbarError(f"model: {path} does not fit architecture {doc['arch']!r} ({str(exc).splitlines()[0]})") from None
+    return model.eval(), doc
