@@ -48,7 +48,7 @@ def cmd_train(args) -> int:
     kwargs = {"in_channels": data.in_channels, "num_classes": data.num_classes}
     if args.arch == "mnist_cnn":
         kwargs.update(in_size=data.in_size, width=args.width)
-    model = build_model(args.arch, **kwargs)
+    model = build_model(args.arch, seed=args.seed, **kwargs)
     t0 = time.time()
     train(model, data, epochs=args.epochs, seed=args.seed, lr=args.lr, progress=not args.quiet)
     acc = accuracy(model.cpu(), data.x_test, data.y_test)
@@ -149,7 +149,7 @@ def cmd_demo(args) -> int:
     data = _data(args)
     print(f"[1/3] train mnist_cnn on MNIST-5k ({len(data.x_train)} train / {len(data.x_test)} test, {args.epochs} epochs)")
     kwargs = {"in_channels": 1, "num_classes": 10, "in_size": 28, "width": 16}
-    model = train(build_model("mnist_cnn", **kwargs), data, epochs=args.epochs, seed=args.seed, progress=not args.quiet).cpu()
+    model = train(build_model("mnist_cnn", seed=args.seed, **kwargs), data, epochs=args.epochs, seed=args.seed, progress=not args.quiet).cpu()
     save_model(model, "mnist_cnn", kwargs, out / "model.safetensors",
                {"data": "mnist5k", "seed": args.seed, "epochs": args.epochs, "test_acc": accuracy(model, data.x_test, data.y_test)})
     print(f"[2/3] map onto design {design.name}")

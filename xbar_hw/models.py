@@ -66,10 +66,15 @@ class ResNet20(nn.Module):
 ARCHS = {"mnist_cnn": MnistCNN, "resnet20": ResNet20}
 
 
-def build_model(arch: str, **kwargs) -> nn.Module:
+def build_model(arch: str, seed: int | None = None, **kwargs) -> nn.Module:
+    """A zoo model; with ``seed``, its initial weights depend on nothing else."""
     if arch not in ARCHS:
         raise field_error("arch", arch, "one of " + ", ".join(ARCHS))
-    return ARCHS[arch](**kwargs)
+    if seed is None:
+        return ARCHS[arch](**kwargs)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ARCHS[arch](**kwargs)
 
 
 MODEL_KEY = "xbar_hw.model"

@@ -79,6 +79,9 @@ class Program:
     model: dict | None = None  # {"arch": ..., "kwargs": {...}} from the zoo, or None
     digital: dict[str, torch.Tensor] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    #: the float model this Program was converted from (in memory only, never saved): lets
+    #: :meth:`build` rebuild models outside the zoo in the session that mapped them
+    source: nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_pes(self) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -138,7 +139,7 @@ def convert_to_program(
         programs[name] = lp
     mapped_names = {f"{n}.{p}" for n in layers for p, _ in layers[n].named_parameters(recurse=False)}
     digital = {k: v.detach().clone() for k, v in gm.state_dict().items() if k not in mapped_names}
-    program = Program(design, programs, arch, digital, dict(meta or {}))
+    program = Program(design, programs, arch, digital, dict(meta or {}), source=copy.deepcopy(model).cpu())
     if design.adc.shift == "calibrated":
         calibrate_adc_shifts(program, gm, calibration)
     return program
@@ -146,6 +147,8 @@ def convert_to_program(
 
 def assemble(program: Program, model: nn.Module | None = None, device=None) -> nn.Module:
     """Rebuild the mapped network of a Program (see :meth:`Program.build`)."""
+    if model is None and program.source is not None:
+        model = program.source
     if model is None:
         if program.model is None:
             raise XbarError("program: names no zoo architecture; pass the model whose structure it maps")
@@ -174,42 +177,53 @@ def convert(model: nn.Module, design: Design, calibration: torch.Tensor, arch: d
 
 
 @torch.no_grad()
-def calibrate_adc_shifts(program: Program, gm: nn.Module, calibration: torch.Tensor, batch: int = 32) -> None:
-    """Per crossbar: the smallest shift a with (S_peak + h) >> a <= 2^b_a - 1."""
+def calibrate_adc_shifts(program: Program, gm: nn.Module, calibration: torch.Tensor, batch: int = 32,
+                         samples: int = 128) -> None:
+    """Per crossbar: the smallest shift a with (S_peak + h) >> a <= 2^b_a - 1, where S_peak
+    is the largest column sum seen on ``samples`` calibration inputs. Layers are calibrated
+    in order, each with the shifts already chosen upstream, so that the peaks are those of
+    the final mapped network."""
     design = program.design
     mapped = program.build(gm)
-    peaks: dict[str, torch.Tensor] = {}
+    data = calibration[:samples]
+    for layer in mapped_layers(mapped):
+        peak = [None]
 
-    def observe(mod: MappedLayer, args):
-        x_int = mod.quantize_input(args[0])
-        rows = mod.input_rows(x_int)
-        eng = mod.engine
-        digits = input_digits(rows, design, eng.dtype)
-        per = []
-        for rb, (r0, r1) in enumerate(eng.row_blocks):
-            s = torch.matmul(digits[..., r0:r1], eng.planes_t[r0:r1]).amax(dim=tuple(range(digits.dim() - 1)))
-            per.append(s)  # [N*2s] for row block rb
-        smax = torch.stack(per)  # [n_rb, N*2s]
-        L2 = design.logical_cols * design.cols_per_logical
-        pad = eng.n_cb * L2 - smax.shape[1]
-        smax = torch.nn.functional.pad(smax, (0, pad)).view(eng.n_rb, eng.n_cb, L2).amax(-1).t().reshape(-1)
-        peaks[mod.lp.name] = torch.maximum(peaks.get(mod.lp.name, smax), smax)
+        def observe(mod: MappedLayer, args):
+            eng = mod.engine
+            digits = input_digits(mod.input_rows(mod.quantize_input(args[0])), design, eng.dtype)
+            per = [torch.matmul(digits[..., r0:r1], eng.planes_t[r0:r1]).flatten(0, -2).amax(0)
+                   for r0, r1 in eng.row_blocks]
+            smax = torch.stack(per)  # [n_rb, N*2s]: peak of each used column of each row block
+            width = design.logical_cols * design.cols_per_logical
+            smax = F.pad(smax, (0, eng.n_cb * width - smax.shape[1])).view(eng.n_rb, eng.n_cb, width)
+            smax = smax.amax(-1).t().reshape(-1)  # crossbar order cb * n_rb + rb
+            peak[0] = smax if peak[0] is None else torch.maximum(peak[0], smax)
+            raise _StopForward
 
-    hooks = [m.register_forward_pre_hook(observe) for m in mapped_layers(mapped)]
-    try:
-        for i in range(0, len(calibration), batch):
-            mapped(calibration[i : i + batch])
-    finally:
-        for h in hooks:
-            h.remove()
-    qmax = design.adc_max
-    for name, lp in program.layers.items():
-        s = peaks[name].to(torch.int64)
-        a = torch.zeros_like(s)
-        for _ in range(63):  # fixed-point: raise a until the peak fits (at most bitlen(S_max) steps)
-            h = torch.where(a > 0, 1 << (a - 1).clamp(min=0), torch.zeros_like(a))
-            over = ((s + h) >> a) > qmax
-            if not bool(over.any()):
-                break
-            a = a + over.to(torch.int64)
-        lp.adc_shift = a
+        hook = layer.register_forward_pre_hook(observe)
+        try:
+            for i in range(0, len(data), batch):
+                try:
+                    mapped(data[i : i + batch])
+                except _StopForward:
+                    pass
+        finally:
+            hook.remove()
+        layer.lp.adc_shift = smallest_unclipped_shift(peak[0].to(torch.int64), design.adc_max)
+        layer.reset_engine()
+
+
+class _StopForward(Exception):
+    """Ends a calibration forward pass once the observed layer has seen its input."""
+
+
+def smallest_unclipped_shift(s_peak: torch.Tensor, qmax: int) -> torch.Tensor:
+    """Elementwise smallest a >= 0 with (s_peak + h(a)) >> a <= qmax, h(a) = 2^(a-1) (0 at a = 0)."""
+    a = torch.zeros_like(s_peak)
+    while True:
+        h = torch.where(a > 0, 1 << (a - 1).clamp(min=0), torch.zeros_like(a))
+        over = ((s_peak + h) >> a) > qmax
+        if not bool(over.any()):
+            return a
+        a = a + over.to(torch.int64)
