@@ -99,7 +99,7 @@ def image_folder(root: str | Path, image_size: int = 28, channels: int = 1, seed
                 with Image.open(f) as im:
                     im = im.convert("L" if channels == 1 else "RGB").resize((image_size, image_size))
                     a = np.asarray(im, dtype=np.float32) / 255.0
-            except (UnidentifiedImageError, OSError) as exc:
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
                 raise XbarError(f"data: cannot read image {f} ({exc.__class__.__name__}); allowed: readable image files") from None
             xs.append(a[None] if channels == 1 else a.transpose(2, 0, 1))
             ys.append(ci)

@@ -362,7 +362,11 @@ def load_design(path: str | Path) -> Design:
     if not p.is_file():
         raise field_error("design", str(path), "a path to an existing YAML design file")
     try:
-        data = yaml.safe_load(p.read_text())
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise XbarError(f"design: {p} is not a UTF-8 text file; allowed: a YAML design file") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

@@ -18,14 +18,25 @@ from .errors import XbarError
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    A half-written result never appears under ``path``; the file gets the permissions that
+    the user's umask gives a new file.
+    """
     path = Path(path)
-    if path.parent and not path.parent.exists():
+    if path.is_dir():
+        raise XbarError(f"output: got {str(path)!r}, a folder; allowed: a file path")
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise XbarError(f"output: cannot write {str(path)!r} ({exc.strerror}); allowed: a path in a writable folder") from None
     os.close(fd)
     try:
         yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -47,11 +47,17 @@ def check_input_range(x_int: torch.Tensor, design: Design, what: str = "inputs")
         )
 
 
+def int_dtype(bits: int) -> torch.dtype:
+    """The smallest integer dtype that holds unsigned ``bits``-bit inputs."""
+    return torch.uint8 if bits <= 8 else torch.int16 if bits <= 15 else torch.int32 if bits <= 31 else torch.int64
+
+
 def input_digits(x_u: torch.Tensor, design: Design, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Digits d_t(x) = (x >> t*v) & (2^v - 1) of unsigned inputs, stacked as [T, *x.shape]."""
     v, T = design.inputs.dac_bits, design.read_cycles
-    xi = x_u.to(torch.int32 if design.inputs.bits < 31 else torch.int64)
-    shifts = (torch.arange(T, device=x_u.device, dtype=xi.dtype) * v).view(T, *([1] * xi.dim()))
+    it = int_dtype(design.inputs.bits)
+    xi = x_u if x_u.dtype == it else x_u.to(it)
+    shifts = (torch.arange(T, device=x_u.device, dtype=it) * v).view(T, *([1] * xi.dim()))
     return ((xi.unsqueeze(0) >> shifts) & design.digit_max).to(dtype)
 
 
@@ -101,12 +107,14 @@ class CrossbarEngine:
             clip = bool((((col_max + h) >> a) > qmax).any())
             q_bound = int(torch.minimum((col_max + h) >> a, torch.full_like(a, qmax)).max()) if a.numel() else 0
             acc_bound += q_bound * (1 if self.uniform else int((1 << a).max()) if a.numel() else 1)
+            inv = torch.pow(2.0, -a.to(torch.float64))
+            # planes pre-scaled by 2^-a (exact: a power of two), so the product is S / 2^a and
+            # the GEMM's bias adds h / 2^a = 1/2: the ADC is then one floor
             self.adc.append(
                 {
-                    "a": int(a[0]) if self.uniform and a.numel() else None,
-                    "h": h.to(self.dtype),
-                    "inv": torch.pow(2.0, -a.to(torch.float64)).to(self.dtype),
-                    "up": torch.pow(2.0, a.to(torch.float64)).to(self.dtype),
+                    "w": (self.planes_t[r0:r1].to(torch.float64) * inv).to(self.dtype).contiguous(),
+                    "half": (torch.where(a > 0, 0.5, 0.0)).to(self.dtype) if bool((a > 0).any()) else None,
+                    "up": None if self.uniform else torch.pow(2.0, a.to(torch.float64)).to(self.dtype),
                     "clip": clip,
                 }
             )
@@ -123,36 +131,36 @@ class CrossbarEngine:
             else None
         )  # 2^(b_x-1) * sum_r w[r, j], precomputed per column
 
-    def _quantize(self, S: torch.Tensor, rb: int) -> torch.Tensor:
-        """ADC of spec section 3, in place: min((S + h) >> a, 2^b_a - 1), times 2^a unless
-        the shift is uniform (then it is applied once after the sum)."""
+    def column_codes(self, digits: torch.Tensor, rb: int) -> torch.Tensor:
+        """ADC codes of row block ``rb`` for digits [T*M, K]: [T*M, N*2s], times 2^a when
+        the layer's shifts differ (a uniform 2^a is applied once after the sum).
+
+        ADC of spec section 3: min((S + h) >> a, 2^b_a - 1) = min(floor(S/2^a + 1/2), 2^b_a - 1).
+        """
+        r0, r1 = self.row_blocks[rb]
         p = self.adc[rb]
-        if p["a"] == 0:
-            pass
-        elif p["a"] is not None:
-            S.add_(float(1 << (p["a"] - 1))).mul_(2.0 ** -p["a"]).floor_()
+        x = digits[:, r0:r1]
+        if p["half"] is None:
+            S = torch.mm(x, p["w"])
         else:
-            S.add_(p["h"]).mul_(p["inv"]).floor_()
+            S = torch.addmm(p["half"], x, p["w"]).floor_()
         if p["clip"]:
             S.clamp_(max=float(self.design.adc_max))
-        if p["a"] is None:
+        if p["up"] is not None:
             S.mul_(p["up"])
         return S
 
-    def column_codes(self, digits: torch.Tensor, rb: int) -> torch.Tensor:
-        """ADC codes (times 2^a when shifts differ) of row block ``rb``: [T, ..., N*2s]."""
-        r0, r1 = self.row_blocks[rb]
-        return self._quantize(torch.matmul(digits[..., r0:r1], self.planes_t[r0:r1]), rb)
-
     def forward(self, digits: torch.Tensor) -> torch.Tensor:
-        """digits [T, ..., K] (unsigned bit-planes) -> P [..., N] float64, exact integers."""
+        """digits [T, M, K] (unsigned bit-planes) -> P [M, N] float64, exact integers."""
+        T, M, K = digits.shape
+        flat = digits.reshape(T * M, K)
         acc = None
         for rb in range(self.n_rb):
-            q = self.column_codes(digits, rb)
+            q = self.column_codes(flat, rb)
             acc = q if acc is None else acc.add_(q)
-        acc = acc.to(self.acc_dtype)
-        y = torch.tensordot(self.t_coef.to(acc.dtype), acc, dims=([0], [0])).to(torch.float64)
-        p = (y.view(*y.shape[:-1], self.n_out, self.design.cols_per_logical) @ self.k_coef)
+        acc = acc.view(T, M * acc.shape[-1]).to(self.acc_dtype)
+        y = (self.t_coef.to(acc.dtype) @ acc).to(torch.float64)  # shift-add over read cycles
+        p = y.view(M, self.n_out, self.design.cols_per_logical) @ self.k_coef  # over slices, polarity
         if self.scale != 1.0:
             p.mul_(self.scale)
         if self.offset_term is not None:

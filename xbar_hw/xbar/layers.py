@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..design import Design
 from ..program import LayerProgram
-from .golden import F32_EXACT, CrossbarEngine, input_digits
+from .golden import F32_EXACT, CrossbarEngine, input_digits, int_dtype
 from .mapping import layer_weights
 
 PATHS = ("auto", "crossbar", "folded")
@@ -33,10 +33,17 @@ class MappedLayer(nn.Module):
         self.device_ = device
         w_int = layer_weights(lp.levels.to(device), lp.k_in, lp.n_out, design)  # int64 [K, N]
         self.register_buffer("w_int", w_int, persistent=False)
-        # exact float32 product when sum_r |x_r * w_rn| < 2^24 for every input in range
-        x_abs = max(abs(v) for v in design.input_range)
-        bound = x_abs * int(w_int.abs().sum(0).max()) if w_int.numel() else 0
-        self.fold_dtype = torch.float32 if bound < F32_EXACT else torch.float64
+        # The folded path: exact float32 products when sum_r |x_r * w_rn| < 2^24 for every
+        # input in range; otherwise the unsigned inputs are cut into planes of u bits, each
+        # of which meets that bound (float64 convolutions are far slower on CPUs).
+        wsum = int(w_int.abs().sum(0).max()) if w_int.numel() else 0
+        bits = design.inputs.bits
+        u = bits
+        while u > 1 and ((1 << u) - 1) * wsum >= F32_EXACT:
+            u -= 1
+        self.fold_bits = u
+        self.fold_planes = -(-bits // u)
+        self.register_buffer("w_colsum", w_int.sum(0).to(torch.float64), persistent=False)
         self.register_buffer("out_scale", (lp.x_scale * lp.w_scale.to(torch.float64)).to(device), persistent=False)
         bias = lp.bias.to(torch.float64) if lp.bias is not None else torch.zeros(lp.n_out, dtype=torch.float64)
         self.register_buffer("bias64", bias.to(device), persistent=False)
@@ -69,24 +76,49 @@ class MappedLayer(nn.Module):
         return (p * self.out_scale.view(shape) + self.bias64.view(shape)).to(torch.float32)
 
     def crossbar_rows(self, rows: torch.Tensor) -> torch.Tensor:
-        """Integer input rows [M, K] (offset already applied) -> P [M, N] float64, chunked."""
+        """Unsigned integer input rows [M, K] (offset applied) -> P [M, N] float64, in chunks
+        that keep the bit-planes cache-sized."""
         eng, T = self.engine, self.design.read_cycles
         width = max(self.lp.k_in, self.lp.n_out * self.design.cols_per_logical)
         step = max(1, CHUNK_ELEMENTS // (T * width))
-        outs = [eng(input_digits(rows[i : i + step], self.design, eng.dtype)) for i in range(0, rows.shape[0], step)]
-        return torch.cat(outs) if len(outs) > 1 else outs[0]
+        M = rows.shape[0]
+        if M <= step:
+            return eng(input_digits(rows, self.design, eng.dtype))
+        out = torch.empty(M, self.lp.n_out, dtype=torch.float64, device=rows.device)
+        for i in range(0, M, step):
+            out[i : i + step] = eng(input_digits(rows[i : i + step], self.design, eng.dtype))
+        return out
+
+    def folded(self, x_u: torch.Tensor, product) -> torch.Tensor:
+        """The exact integer product of unsigned inputs x_u, plane by plane in float32,
+        minus the signed offset's contribution."""
+        u, n = self.fold_bits, self.fold_planes
+        if n == 1:
+            p = product(x_u.to(torch.float32)).to(torch.float64)
+        else:
+            xi = x_u.to(torch.int32)
+            p = sum(product(((xi >> (j * u)) & ((1 << u) - 1)).to(torch.float32)).to(torch.float64) * float(1 << (j * u))
+                    for j in range(n))
+        offset = self.design.input_offset
+        if offset:
+            shape = [1] * p.dim()
+            shape[1] = -1
+            p = p - offset * self.w_colsum.view(shape)
+        return p
 
 
 class MappedLinear(MappedLayer):
     def input_rows(self, x_int: torch.Tensor) -> torch.Tensor:
-        return x_int + self.design.input_offset
+        """The crossbar input vectors x_u [B, K] (unsigned integers)."""
+        return (x_int + self.design.input_offset).to(int_dtype(self.design.inputs.bits))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_int = self.quantize_input(x)
+        x_u = self.input_rows(self.quantize_input(x))
         if self.use_crossbar():
-            p = self.crossbar_rows(self.input_rows(x_int))
+            p = self.crossbar_rows(x_u)
         else:
-            p = (x_int.to(self.fold_dtype) @ self.w_int.to(self.fold_dtype)).to(torch.float64)
+            w = self.w_int.to(torch.float32)
+            p = self.folded(x_u, lambda xp: xp @ w)
         return self.epilogue(p, 1)
 
 
@@ -97,7 +129,7 @@ class MappedConv2d(MappedLayer):
         self.kernel_size, self.stride = tuple(c["kernel_size"]), tuple(c["stride"])
         self.padding, self.dilation = tuple(c["padding"]), tuple(c["dilation"])
         w = self.w_int.t().reshape(lp.n_out, c["in_channels"], *self.kernel_size)
-        self.register_buffer("w_conv", w, persistent=False)
+        self.register_buffer("w_conv", w.to(torch.float32), persistent=False)
 
     def _out_hw(self, h: int, w: int) -> tuple[int, int]:
         return tuple(
@@ -105,13 +137,19 @@ class MappedConv2d(MappedLayer):
             for size, p, d, k, s in zip((h, w), self.padding, self.dilation, self.kernel_size, self.stride)
         )
 
+    def padded_input(self, x_int: torch.Tensor) -> torch.Tensor:
+        """x_u = x + offset as unsigned integers, padded so that a padded position carries
+        x = 0 (x_u = offset), not x_u = 0."""
+        offset = self.design.input_offset
+        ph, pw = self.padding
+        x_u = F.pad(x_int + offset, (pw, pw, ph, ph), value=float(offset))
+        return x_u.to(int_dtype(self.design.inputs.bits))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_int = self.quantize_input(x)
         if not self.use_crossbar():
-            p = F.conv2d(
-                x_int.to(self.fold_dtype), self.w_conv.to(self.fold_dtype), None,
-                self.stride, self.padding, self.dilation,
-            ).to(torch.float64)
+            p = self.folded(self.padded_input(x_int),
+                            lambda xp: F.conv2d(xp, self.w_conv, None, self.stride, 0, self.dilation))
             return self.epilogue(p, 1)
         B, _, H, W = x.shape
         ho, wo = self._out_hw(H, W)
@@ -119,13 +157,15 @@ class MappedConv2d(MappedLayer):
         return self.epilogue(p, 2).transpose(1, 2).reshape(B, self.lp.n_out, ho, wo)
 
     def input_rows(self, x_int: torch.Tensor) -> torch.Tensor:
-        """The crossbar input vectors x_u [B*positions, K] of a quantized input map."""
-        offset = self.design.input_offset
-        # pad explicitly so that a padded position carries x = 0 (x_u = offset), not x_u = 0
-        ph, pw = self.padding
-        x_u = F.pad(x_int + offset, (pw, pw, ph, ph), value=float(offset))
-        cols = F.unfold(x_u, self.kernel_size, self.dilation, 0, self.stride)  # [B, K, P]
-        return cols.transpose(1, 2).reshape(-1, self.lp.k_in)
+        """The crossbar input vectors x_u [B * positions, K], K in (c_in, kh, kw) order: one
+        strided view of the padded input and one copy (no float im2col)."""
+        x_u = self.padded_input(x_int).contiguous()
+        B, C, Hp, Wp = x_u.shape
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        ho, wo = (Hp - dh * (kh - 1) - 1) // sh + 1, (Wp - dw * (kw - 1) - 1) // sw + 1
+        sB, sC, sH, sW = x_u.stride()
+        patches = x_u.as_strided((B, ho, wo, C, kh, kw), (sB, sH * sh, sW * sw, sC, sH * dh, sW * dw))
+        return patches.reshape(B * ho * wo, self.lp.k_in)
 
 
 def mapped_layers(module: nn.Module) -> list[MappedLayer]:
