@@ -21,7 +21,7 @@ from .mapping import layer_weights
 
 PATHS = ("auto", "crossbar", "folded")
 #: bound on the elements of one chunk of bit-planes, so that intermediates stay cache-sized
-CHUNK_ELEMENTS = 1 << 22
+CHUNK_ELEMENTS = 1 << 18
 
 
 class MappedLayer(nn.Module):
