@@ -89,7 +89,8 @@ class CrossbarEngine:
 
         R, two_s, L = design.crossbar.rows, design.cols_per_logical, design.logical_cols
         planes = layer_planes(levels, k_in, n_out, design)  # [N*2s, K] int64
-        self.dtype = _exact_dtype(design.s_max)
+        # S / 2^a + 1/2 needs one bit more than S_max
+        self.dtype = _exact_dtype(2 * design.s_max + 1)
         self.planes_t = planes.t().contiguous().to(self.dtype)  # [K, N*2s]
         self.row_blocks = [(rb * R, min(k_in, (rb + 1) * R)) for rb in range(self.n_rb)]
         # per row block and used physical column: the ADC shift of the crossbar it sits in

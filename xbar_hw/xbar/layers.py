@@ -10,6 +10,8 @@ and the epilogue, so with a lossless ADC they agree bit for bit.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -22,6 +24,24 @@ from .mapping import layer_weights
 PATHS = ("auto", "crossbar", "folded")
 #: bound on the elements of one chunk of bit-planes, so that intermediates stay cache-sized
 CHUNK_ELEMENTS = 1 << 18
+
+
+def exact_float32(fn):
+    """Run ``fn`` with TF32 off on CUDA: the exactness argument needs true float32 products."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not torch.cuda.is_available():
+            return fn(*args, **kwargs)
+        old = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = False
+        try:
+            with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+                return fn(*args, **kwargs)
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = old
+
+    return wrapper
 
 
 class MappedLayer(nn.Module):
@@ -112,6 +132,7 @@ class MappedLinear(MappedLayer):
         """The crossbar input vectors x_u [B, K] (unsigned integers)."""
         return (x_int + self.design.input_offset).to(int_dtype(self.design.inputs.bits))
 
+    @exact_float32
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_u = self.input_rows(self.quantize_input(x))
         if self.use_crossbar():
@@ -145,6 +166,7 @@ class MappedConv2d(MappedLayer):
         x_u = F.pad(x_int + offset, (pw, pw, ph, ph), value=float(offset))
         return x_u.to(int_dtype(self.design.inputs.bits))
 
+    @exact_float32
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_int = self.quantize_input(x)
         if not self.use_crossbar():
