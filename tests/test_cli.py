@@ -340,3 +340,15 @@ def test_train_map_evaluate(capsys, tmp_path):
     assert doc["design"] == "tiny"
     # digits with the default 0.2 test fraction: 359 or 360 test samples (1797 * 0.2 = 359.4)
     assert doc["n_test"] in (359, 360)
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path):
+    """The README's main command, shortened to one epoch: every artefact and the JSON keys."""
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--design", "designs/tiny.yaml", "-o", str(out), "--epochs", "1", "--quiet"]) == 0
+    doc = json.loads((out / "evaluate.json").read_text())
+    for key in ("float_acc", "quant_acc", "mapped_acc"):
+        assert 0.5 < doc[key] <= 1.0, (key, doc[key])
+    assert doc["design"] == "tiny" and doc["crossbars"] > 0
+    assert sorted(p.name for p in out.iterdir()) == ["evaluate.json", "model.safetensors", "program.safetensors"]
