@@ -152,11 +152,15 @@ def test_evaluate_missing_program(capsys, tmp_path):
     assert_user_error(rc, err, "no_such_program.safetensors")
 
 
-def test_map_garbage_model(capsys, tmp_path, files):
+@pytest.mark.parametrize("kind,needles", [
+    ("garbage", ("garbage.safetensors", "safetensors")),  # not a safetensors file
+    ("program", ("model", "p.safetensors")),  # a safetensors file of the wrong kind
+])
+def test_map_bad_model_file_leaves_nothing(capsys, tmp_path, files, kind, needles):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    rc, out, err = run(capsys, "map", "--model", files["garbage"], "--design", TINY, "-o", out_dir / "p.safetensors")
-    assert_user_error(rc, err, "garbage.safetensors", "safetensors")
+    rc, out, err = run(capsys, "map", "--model", files[kind], "--design", TINY, "-o", out_dir / "p.safetensors")
+    assert_user_error(rc, err, *needles)
     assert os.listdir(out_dir) == []
 
 
@@ -167,13 +171,6 @@ def test_evaluate_garbage_file(capsys, files, flag):
     assert_user_error(rc, err, "garbage.safetensors", "safetensors")
 
 
-def test_map_program_given_as_model(capsys, tmp_path, files):
-    """A safetensors file of the wrong kind (a Program where a model is expected)."""
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    rc, out, err = run(capsys, "map", "--model", files["program"], "--design", TINY, "-o", out_dir / "p.safetensors")
-    assert_user_error(rc, err, "model", "p.safetensors")
-    assert os.listdir(out_dir) == []
 
 
 def test_evaluate_model_given_as_program(capsys, files):

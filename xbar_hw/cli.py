@@ -61,13 +61,11 @@ def cmd_train(args) -> int:
 
 
 # ---------------------------------------------------------------------------- map
-def cmd_map(args) -> int:
-    from .design import load_design
-    from .models import load_model
+def _map_model(model, doc, design, args):
+    """Map a model file's network onto ``design``, calibrated on its training data
+    (``--data``, else the data it was trained on). Returns (program, data)."""
     from .xbar.convert import convert_to_program
 
-    design = load_design(args.design)
-    model, doc = load_model(args.model)
     args.data = args.data or doc["meta"].get("data", "mnist5k")
     data = _data(args)
     program = convert_to_program(
@@ -75,6 +73,16 @@ def cmd_map(args) -> int:
         {"arch": doc["arch"], "kwargs": doc["kwargs"]},
         {"data": args.data, "seed": args.seed, "model": str(args.model)},
     )
+    return program, data
+
+
+def cmd_map(args) -> int:
+    from .design import load_design
+    from .models import load_model
+
+    design = load_design(args.design)
+    model, doc = load_model(args.model)
+    program, _ = _map_model(model, doc, design, args)
     program.save(args.output)
     s = program.summary()
     _print_json({**s, "output": str(args.output)}) if args.json else print(
@@ -106,7 +114,6 @@ def cmd_evaluate(args) -> int:
     from .design import load_design
     from .models import load_model
     from .program import Program
-    from .xbar.convert import convert_to_program
 
     if not args.program and not (args.model and args.design):
         raise XbarError("evaluate: got neither --program nor --model with --design; allowed: --program P [--model M] or --model M --design D")
@@ -119,10 +126,7 @@ def cmd_evaluate(args) -> int:
         args.data = args.data or program.meta.get("data", "mnist5k")
         data = _data(args)
     else:
-        args.data = args.data or doc["meta"].get("data", "mnist5k")
-        data = _data(args)
-        program = convert_to_program(model, design, data.x_train[: args.calibration],
-                                     {"arch": doc["arch"], "kwargs": doc["kwargs"]}, {"data": args.data})
+        program, data = _map_model(model, doc, design, args)
     result = evaluate(program, data, model, progress=not args.quiet and not args.json, limit=args.limit)
     if args.json:
         _print_json(result)
