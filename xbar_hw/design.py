@@ -121,8 +121,82 @@ class MaskSpec:
 
 
 @dataclass(frozen=True)
+class SafSpec:
+    """Stuck-at faults, i.i.d. per cell at rates ``sa0`` and ``sa1`` (or from ``map``).
+
+    PytorX's convention (default, ``sa0_state: on``): SA0 pins a cell at G_on (the top
+    level), SA1 at G_off (level 0); ``sa0_state: off`` swaps them. ``map`` names a
+    safetensors file with one int8 tensor per layer, [crossbars, R, C], codes 0 (healthy),
+    1 (SA0), 2 (SA1). ``correct`` turns on the digital SAF correction of spec section 3.
+    PytorX's measured rates (He et al., DAC 2019): 1.75% SA0, 9.04% SA1.
+    """
+
+    sa0: float = field(default=0.0, metadata=_float(0.0, 1.0, lo_open=False))
+    sa1: float = field(default=0.0, metadata=_float(0.0, 1.0, lo_open=False))
+    sa0_state: str = field(default="on", metadata=_choice("on", "off"))
+    map: Any = field(default=None, metadata={"kind": "path"})
+    correct: bool = field(default=True, metadata={"kind": "bool"})
+
+
+@dataclass(frozen=True)
+class IrDropSpec:
+    """Wire resistances of spec section 4's network, in ohms (Ohm).
+
+    Defaults from PytorX (elliothe/pytorx): wire conductance 0.375 S per segment
+    (r = 2.67 Ohm; its other setting is 0.0357 S, 28 Ohm) and load conductance 0.25 S
+    (4 Ohm), used here for both the row driver and the column sense resistance.
+    """
+
+    enabled: bool = field(default=False, metadata={"kind": "bool"})
+    r_row: float = field(default=1 / 0.375, metadata=_float(0.0, lo_open=False))
+    r_col: float = field(default=1 / 0.375, metadata=_float(0.0, lo_open=False))
+    r_source: float = field(default=1 / 0.25, metadata=_float(0.0, lo_open=False))
+    r_sense: float = field(default=1 / 0.25, metadata=_float(0.0, lo_open=False))
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """Read noise, drawn per read and per sample; bandwidth = device.read_frequency (Hz).
+
+    thermal: current variance 4 k T G df; shot: 2 q I df (both over a column's and its
+    reference column's cells). rtn: random telegraph noise, each cell in its high state
+    with probability ``rtn_probability``, shifted by dG = G (bG + a) / (G - (bG + a)),
+    a = 1.662e-7, b = 0.0015 (PytorX's fit, elliothe/pytorx).
+    """
+
+    thermal: bool = field(default=False, metadata={"kind": "bool"})
+    shot: bool = field(default=False, metadata={"kind": "bool"})
+    rtn: bool = field(default=False, metadata={"kind": "bool"})
+    rtn_a: float = field(default=1.662e-7, metadata=_float(0.0, lo_open=False))
+    rtn_b: float = field(default=0.0015, metadata=_float(0.0, lo_open=False))
+    rtn_probability: float = field(default=0.5, metadata=_float(0.0, 1.0, lo_open=False))
+
+
+@dataclass(frozen=True)
+class VariationSpec:
+    """Programming variation: each written cell's G is drawn as G + sigma * dG * N(0, 1),
+    ``sigma`` in level steps dG (PytorX uses dG/3, i.e. sigma = 1/3, drawn per read)."""
+
+    sigma: float = field(default=0.0, metadata=_float(0.0, lo_open=False))
+
+
+@dataclass(frozen=True)
 class NonidealSpec:
-    """Non-ideal effects. Empty until the non-ideal issue lands: any key is rejected."""
+    """Non-ideal effects of spec section 4; every effect off by default. ``seed`` seeds
+    chip instances (fault maps, variation) and read noise."""
+
+    seed: int = field(default=0, metadata=_int(0, 2**31 - 1))
+    saf: SafSpec = field(default_factory=SafSpec)
+    ir_drop: IrDropSpec = field(default_factory=IrDropSpec)
+    noise: NoiseSpec = field(default_factory=NoiseSpec)
+    variation: VariationSpec = field(default_factory=VariationSpec)
+
+    @property
+    def any(self) -> bool:
+        """True when some effect is on (otherwise the analog path is the golden one)."""
+        n = self.noise
+        return bool(self.saf.sa0 or self.saf.sa1 or self.saf.map or self.ir_drop.enabled
+                    or n.thermal or n.shot or n.rtn or self.variation.sigma)
 
 
 TECHNOLOGIES = ("isaac-32nm", "neurosim-22nm")
@@ -238,11 +312,25 @@ class Design:
         d["mask"]["exponents"] = list(self.mask.exponents)
         return d
 
+    def replace(self, **blocks) -> "Design":
+        """A validated copy with some blocks (dicts merged key by key) replaced."""
+        d = self.to_dict()
+        for k, v in blocks.items():
+            d[k] = _merge(d[k], v) if isinstance(v, dict) and isinstance(d.get(k), dict) else v
+        return design_from_dict(d)
+
     def mapping_fingerprint(self) -> str:
         """Hash of the keys that decide a Program's contents (geometry, bits, ADC, PE, mask)."""
         d = self.to_dict()
         core = {k: d[k] for k in MAPPING_KEYS}
         return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _merge(base: dict, new: dict) -> dict:
+    out = dict(base)
+    for k, v in new.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 #: The blocks whose values a Program depends on: a Program mapped under other values is
@@ -263,6 +351,8 @@ def _check_value(path: str, value, meta: dict):
         return value
     if kind == "float":
         desc = f"a finite number > {meta['lo']}" if meta["lo_open"] else f"a finite number >= {meta['lo']}"
+        if math.isfinite(meta["hi"]):
+            desc = f"a number in {'(' if meta['lo_open'] else '['}{meta['lo']}, {meta['hi']}]"
         if isinstance(value, str):
             # PyYAML (YAML 1.1) reads 1.0e7 without a sign in the exponent as a string.
             try:
@@ -279,6 +369,10 @@ def _check_value(path: str, value, meta: dict):
     if kind == "bool":
         if not isinstance(value, bool):
             raise field_error(path, value, "true or false")
+        return value
+    if kind == "path":
+        if value is not None and (not isinstance(value, str) or not value):
+            raise field_error(path, value, "a file path or null")
         return value
     if kind == "str":
         if not isinstance(value, str) or not value:
@@ -344,6 +438,10 @@ def _check_cross_fields(d: Design) -> None:
     if len(d.mask.exponents) != n_codes:
         raise field_error(
             "mask.exponents", list(d.mask.exponents), f"exactly 2^mask.bits - 1 = {n_codes} integers"
+        )
+    if d.nonideal.saf.sa0 + d.nonideal.saf.sa1 > 1:
+        raise field_error(
+            "nonideal.saf.sa1", d.nonideal.saf.sa1, f"at most 1 - nonideal.saf.sa0 = {1 - d.nonideal.saf.sa0:g} (SA0 + SA1 <= 1)"
         )
     if d.s_max.bit_length() + d.weights.bits + d.inputs.bits > 62:
         raise field_error("crossbar.rows", d.crossbar.rows, "a geometry whose sums fit 62 bits")

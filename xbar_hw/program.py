@@ -43,6 +43,7 @@ class LayerProgram:
     bias: torch.Tensor | None = None  # float32 [N]
     conv: dict | None = None  # in_channels, kernel_size, stride, padding, dilation
     first_pe: int = 0
+    faults: torch.Tensor | None = None  # int64 [f, 4]: crossbar, row, column, stuck level (profiled)
 
     @property
     def n_crossbars(self) -> int:
@@ -109,6 +110,8 @@ class Program:
             tensors[f"{name}.w_scale"] = lp.w_scale.to(torch.float32)
             if lp.bias is not None:
                 tensors[f"{name}.bias"] = lp.bias.to(torch.float32)
+            if lp.faults is not None:
+                tensors[f"{name}.faults"] = lp.faults.to(torch.int64)
         doc = {
             "format_version": FORMAT_VERSION,
             "design": self.design.to_dict(),
@@ -146,6 +149,7 @@ class Program:
                     bias=tensors.get(f"{n}.bias"),
                     conv=lj["conv"],
                     first_pe=lj["first_pe"],
+                    faults=tensors.get(f"{n}.faults"),
                 )
         except KeyError as exc:
             raise XbarError(f"program: {path} lacks entry {exc}; it is damaged or from another tool") from None

@@ -68,8 +68,10 @@ class CrossbarEngine:
     ``adc_shift``: None (the design's shift), an int, or an int tensor [n_crossbars].
     """
 
-    def __init__(self, levels: torch.Tensor, k_in: int, n_out: int, design: Design, adc_shift=None):
+    def __init__(self, levels: torch.Tensor, k_in: int, n_out: int, design: Design, adc_shift=None,
+                 chip=None, noise=None):
         self.design, self.k_in, self.n_out = design, k_in, n_out
+        self.noise = noise
         self.n_rb, self.n_cb = layer_grid(k_in, n_out, design)
         n_x = self.n_rb * self.n_cb
         if levels.shape != (n_x, design.crossbar.rows, design.crossbar.cols):
@@ -88,10 +90,22 @@ class CrossbarEngine:
         self.shifts = shifts
 
         R, two_s, L = design.crossbar.rows, design.cols_per_logical, design.logical_cols
-        planes = layer_planes(levels, k_in, n_out, design)  # [N*2s, K] int64
-        # S / 2^a + 1/2 needs one bit more than S_max
-        self.dtype = _exact_dtype(2 * design.s_max + 1)
-        self.planes_t = planes.t().contiguous().to(self.dtype)  # [K, N*2s]
+        planes = layer_planes(levels, k_in, n_out, design)  # [N*2s, K] int64: the intended cells
+        # The analog path (a chip: faults, variation, IR drop, noise) multiplies by the
+        # chip's matrix; it is approximate by nature and runs in float32. The golden path
+        # is exact: S / 2^a + 1/2 needs one bit more than S_max.
+        self.analog = chip is not None and (chip.w_eff is not None or noise is not None)
+        cells = planes
+        if chip is not None:
+            source = chip.w_eff if chip.w_eff is not None else chip.stored
+            cells = layer_planes(source, k_in, n_out, design)
+        self.dtype = torch.float32 if self.analog else _exact_dtype(2 * design.s_max + 1)
+        self.planes_t = cells.t().contiguous().to(self.dtype)  # [K, N*2s]
+        self.thermal = self.rtn = None
+        if noise is not None and chip.thermal_var is not None:
+            self.thermal = self._block_columns(chip.thermal_var).to(self.dtype)  # [n_rb, N*2s]
+        if noise is not None and chip.rtn_var is not None:
+            self.rtn = layer_planes(chip.rtn_var, k_in, n_out, design).t().contiguous().to(self.dtype)
         self.row_blocks = [(rb * R, min(k_in, (rb + 1) * R)) for rb in range(self.n_rb)]
         # per row block and used physical column: the ADC shift of the crossbar it sits in
         col_block = torch.arange(n_out * two_s, device=device) // (L * two_s)
@@ -105,7 +119,9 @@ class CrossbarEngine:
             h = torch.where(a > 0, torch.ones_like(a) << (a - 1).clamp(min=0), torch.zeros_like(a))
             # the largest sum each column can reach with these levels decides whether to clip
             col_max = planes[:, r0:r1].sum(1) * design.digit_max
-            clip = bool((((col_max + h) >> a) > qmax).any())
+            if chip is not None:  # stuck cells: bound by the top level
+                col_max = torch.full_like(col_max, (r1 - r0) * design.digit_max * design.cell_max)
+            clip = self.analog or bool((((col_max + h) >> a) > qmax).any())
             q_bound = int(torch.minimum((col_max + h) >> a, torch.full_like(a, qmax)).max()) if a.numel() else 0
             acc_bound += q_bound * (1 if self.uniform else int((1 << a).max()) if a.numel() else 1)
             inv = torch.pow(2.0, -a.to(torch.float64))
@@ -114,8 +130,11 @@ class CrossbarEngine:
             self.adc.append(
                 {
                     "w": (self.planes_t[r0:r1].to(torch.float64) * inv).to(self.dtype).contiguous(),
-                    "half": (torch.where(a > 0, 0.5, 0.0)).to(self.dtype) if bool((a > 0).any()) else None,
+                    # an analog S is real-valued: the ADC rounds half up at every shift, a = 0 too
+                    "half": (torch.where((a > 0) | self.analog, 0.5, 0.0)).to(self.dtype)
+                    if bool((a > 0).any()) or self.analog else None,
                     "up": None if self.uniform else torch.pow(2.0, a.to(torch.float64)).to(self.dtype),
+                    "inv": inv.to(self.dtype),
                     "clip": clip,
                 }
             )
@@ -141,15 +160,40 @@ class CrossbarEngine:
         r0, r1 = self.row_blocks[rb]
         p = self.adc[rb]
         x = digits[:, r0:r1]
-        if p["half"] is None:
+        if self.noise is not None:
+            S = torch.mm(x, self.planes_t[r0:r1])
+            S.add_(self._read_noise(S, x, rb)).mul_(p["inv"]).add_(p["half"]).floor_()
+        elif p["half"] is None:
             S = torch.mm(x, p["w"])
         else:
             S = torch.addmm(p["half"], x, p["w"]).floor_()
         if p["clip"]:
-            S.clamp_(max=float(self.design.adc_max))
+            S.clamp_(min=0.0, max=float(self.design.adc_max))
         if p["up"] is not None:
             S.mul_(p["up"])
         return S
+
+    def _block_columns(self, per_col: torch.Tensor) -> torch.Tensor:
+        """[crossbars, C] per physical column -> [n_rb, N*2s] in plane order."""
+        d = self.design
+        width = d.logical_cols * d.cols_per_logical
+        t = per_col[:, :width].reshape(self.n_cb, self.n_rb, width).permute(1, 0, 2)
+        return t.reshape(self.n_rb, self.n_cb * width)[:, : self.n_out * d.cols_per_logical].contiguous()
+
+    def _read_noise(self, S: torch.Tensor, x: torch.Tensor, rb: int) -> torch.Tensor:
+        """Thermal, shot and RTN current noise in S units: a fresh N(0, 1) draw for every
+        read cycle, sample and column (rows of S are (read cycle, sample) pairs)."""
+        nz = self.noise
+        var = torch.zeros_like(S)
+        if self.thermal is not None:
+            var += self.thermal[rb]
+        if nz.shot_per_s:
+            var += nz.shot_per_s * S.clamp(min=0) + nz.shot_per_digit * x.sum(1, keepdim=True)
+        if self.rtn is not None:
+            r0, r1 = self.row_blocks[rb]
+            var += torch.mm(x * x, self.rtn[r0:r1])
+        eps = torch.randn(S.shape, generator=nz.gen, dtype=S.dtype, device=nz.gen.device).to(S.device)
+        return eps.mul_(var.sqrt_())
 
     def forward(self, digits: torch.Tensor) -> torch.Tensor:
         """digits [T, M, K] (unsigned bit-planes) -> P [M, N] float64, exact integers."""

@@ -68,13 +68,16 @@ class MappedLayer(nn.Module):
         bias = lp.bias.to(torch.float64) if lp.bias is not None else torch.zeros(lp.n_out, dtype=torch.float64)
         self.register_buffer("bias64", bias.to(device), persistent=False)
         self._engine = None
+        self.chip = None  # a LayerChip (xbar_hw.xbar.analog) when running as a chip instance
+        self.noise = None  # its ReadNoise, when the chip has read noise
 
     # -------------------------------------------------------------- shared pieces
     @property
     def engine(self) -> CrossbarEngine:
         if self._engine is None:
             self._engine = CrossbarEngine(
-                self.lp.levels.to(self.device_), self.lp.k_in, self.lp.n_out, self.design, self.lp.adc_shift
+                self.lp.levels.to(self.device_), self.lp.k_in, self.lp.n_out, self.design, self.lp.adc_shift,
+                self.chip, self.noise,
             )
         return self._engine
 
@@ -86,6 +89,8 @@ class MappedLayer(nn.Module):
         return torch.clamp(torch.round(x / self.lp.x_scale), lo, hi)
 
     def use_crossbar(self) -> bool:
+        if self.chip is not None:
+            return True
         if self.path == "auto":
             return not (self.design.lossless and bool((self.lp.adc_shift == 0).all()))
         return self.path == "crossbar"
@@ -103,10 +108,14 @@ class MappedLayer(nn.Module):
         step = max(1, CHUNK_ELEMENTS // (T * width))
         M = rows.shape[0]
         if M <= step:
-            return eng(input_digits(rows, self.design, eng.dtype))
-        out = torch.empty(M, self.lp.n_out, dtype=torch.float64, device=rows.device)
-        for i in range(0, M, step):
-            out[i : i + step] = eng(input_digits(rows[i : i + step], self.design, eng.dtype))
+            out = eng(input_digits(rows, self.design, eng.dtype))
+        else:
+            out = torch.empty(M, self.lp.n_out, dtype=torch.float64, device=rows.device)
+            for i in range(0, M, step):
+                out[i : i + step] = eng(input_digits(rows[i : i + step], self.design, eng.dtype))
+        if self.chip is not None and self.chip.correction is not None:
+            # digital SAF correction at full precision: sum_r x_u[r] * (w - w_stored)[r, j]
+            out += rows.to(torch.float64) @ self.chip.correction.to(torch.float64)
         return out
 
     def folded(self, x_u: torch.Tensor, product) -> torch.Tensor:

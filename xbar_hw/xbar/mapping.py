@@ -93,11 +93,13 @@ def layer_weights(levels: torch.Tensor, k_in: int, n_out: int, design: Design) -
 
 
 def layer_planes(levels: torch.Tensor, k_in: int, n_out: int, design: Design) -> torch.Tensor:
-    """The levels of the used physical columns as one matrix [N*2s, K] (int64), row
+    """The levels of the used physical columns as one matrix [N*2s, K] (int64, or the
+    input's float dtype for effective analog levels), row
     n*2s + pol*s + k: the matrix the engine multiplies bit-planes with. Unused cells are
     dropped: they hold level 0 and add nothing to a column sum."""
     n_rb, n_cb = layer_grid(k_in, n_out, design)
     R, L, two_s = design.crossbar.rows, design.logical_cols, design.cols_per_logical
-    used = levels[..., : L * two_s].to(torch.int64).reshape(n_cb, n_rb, R, L * two_s)
+    used = levels[..., : L * two_s]
+    used = (used if used.dtype.is_floating_point else used.to(torch.int64)).reshape(n_cb, n_rb, R, L * two_s)
     planes = used.permute(0, 3, 1, 2).reshape(n_cb * L * two_s, n_rb * R)
     return planes[: n_out * two_s, :k_in]

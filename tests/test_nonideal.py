@@ -1,0 +1,189 @@
+"""Non-ideal effects: SAF and its digital correction, noise statistics against the
+physical formulas, programming variation, seeds, bad input."""
+
+import math
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from xbar_hw import XbarError, convert_to_program, design_from_dict, load_design, set_path
+from xbar_hw.xbar.analog import Chip, attach_chip
+from xbar_hw.xbar.golden import CrossbarEngine, input_digits
+
+K_B, Q_E = 1.380649e-23, 1.602176634e-19
+
+LOSSLESS = {"crossbar": {"rows": 16, "cols": 16, "cell_bits": 2}, "weights": {"bits": 6},
+            "inputs": {"bits": 5, "dac_bits": 1}, "adc": {"bits": 6, "per_crossbar": 2}}
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 36, 5)).eval()
+
+
+def _x(n=16):
+    return torch.rand(n, 2, 6, 6, generator=torch.Generator().manual_seed(1))
+
+
+def _program(design):
+    return convert_to_program(_net(), design, _x(32))
+
+
+def test_everything_off_is_the_golden_path():
+    prog = _program(load_design("designs/tiny.yaml"))
+    mapped = set_path(prog.build(), "crossbar")
+    ref = mapped(_x())
+    attach_chip(mapped, Chip(prog, index=3))
+    assert torch.equal(mapped(_x()), ref)
+
+
+def test_saf_correction_is_exact_with_lossless_adc():
+    d = design_from_dict({**LOSSLESS, "nonideal": {"saf": {"sa0": 0.1, "sa1": 0.1}}})
+    assert d.lossless
+    prog = _program(d)
+    mapped = set_path(prog.build(), "crossbar")
+    clean = mapped(_x())
+    chip = Chip(prog)
+    assert sum(len(l.faults) for l in chip.layers.values()) > 50
+    assert torch.equal(attach_chip(mapped, chip)(_x()), clean)
+    uncorrected = Chip(prog, d.replace(nonideal={"saf": {"correct": False}}).nonideal)
+    assert not torch.equal(attach_chip(mapped, uncorrected)(_x()), clean)
+
+
+@pytest.mark.parametrize("state,sa0_level,sa1_level", [("on", 3, 0), ("off", 0, 3)])
+def test_fault_rates_and_stuck_levels(state, sa0_level, sa1_level):
+    d = design_from_dict({"crossbar": {"rows": 128, "cols": 128, "cell_bits": 2},
+                          "nonideal": {"saf": {"sa0": 0.0175, "sa1": 0.0904, "sa0_state": state}}})
+    prog = convert_to_program(nn.Sequential(nn.Linear(512, 64)), d, torch.rand(8, 512))
+    lc = Chip(prog).layers["0"]
+    n = prog.layers["0"].levels.numel()
+    lv = lc.faults[:, 3]
+    # with SA0 pinned at the top level and SA1 at 0, count by stuck level (binomial, 5 sigma)
+    for rate, level in ((0.0175, sa0_level), (0.0904, sa1_level)):
+        count = int((lv == level).sum())
+        assert abs(count - rate * n) < 5 * math.sqrt(n * rate * (1 - rate)), (count, rate * n)
+    idx = lc.faults[:, :3]
+    assert torch.equal(lc.stored[idx[:, 0], idx[:, 1], idx[:, 2]].to(torch.int64), lv)
+    healthy = torch.ones_like(lc.stored, dtype=torch.bool)
+    healthy[idx[:, 0], idx[:, 1], idx[:, 2]] = False
+    assert torch.equal(lc.stored[healthy], prog.layers["0"].levels[healthy])
+
+
+def test_fault_table_profiled_into_program(tmp_path):
+    from xbar_hw import Program
+
+    d = load_design("designs/tiny.yaml").replace(nonideal={"saf": {"sa0": 0.05, "sa1": 0.05}})
+    prog = _program(d)
+    chip = Chip(prog)
+    chip.profile(prog)
+    prog.save(tmp_path / "p.safetensors")
+    again = Program.load(tmp_path / "p.safetensors")
+    for name, lc in chip.layers.items():
+        assert torch.equal(again.layers[name].faults, lc.faults)
+
+
+def test_fault_map_file(tmp_path):
+    d = load_design("designs/tiny.yaml")
+    prog = _program(d)
+    maps = {n: torch.zeros(lp.levels.shape, dtype=torch.int8) for n, lp in prog.layers.items()}
+    maps["0"][0, 0, 0] = 1   # first row, first column: SA0
+    maps["0"][-1, -1, -1] = 2  # last row, last column: SA1
+    save_file(maps, str(tmp_path / "map.safetensors"))
+    nd = d.replace(nonideal={"saf": {"map": str(tmp_path / "map.safetensors")}}).nonideal
+    lc = Chip(prog, nd).layers["0"]
+    n = prog.layers["0"].n_crossbars
+    assert lc.faults.tolist() == [[0, 0, 0, 3], [n - 1, 15, 15, 0]]
+    maps["0"] = maps["0"][:, :8].contiguous()
+    save_file(maps, str(tmp_path / "bad.safetensors"))
+    nd = d.replace(nonideal={"saf": {"map": str(tmp_path / "bad.safetensors")}}).nonideal
+    with pytest.raises(XbarError, match=r"nonideal.saf.map: layer '0' has shape"):
+        Chip(prog, nd)
+
+
+def _one_crossbar(noise, f=1e9, v_read=0.2, rows=64):
+    d = design_from_dict({"crossbar": {"rows": rows, "cols": 8, "cell_bits": 2}, "weights": {"bits": 3},
+                          "inputs": {"bits": 1, "dac_bits": 1}, "adc": {"bits": 12, "per_crossbar": 1},
+                          "device": {"read_frequency": f, "v_read": v_read},
+                          "nonideal": {"noise": noise}})
+    g = torch.Generator().manual_seed(0)
+    w = torch.randint(-3, 4, (rows, 4), generator=g)
+    prog = convert_to_program(nn.Sequential(nn.Linear(rows, 4, bias=False)), d, torch.rand(4, rows))
+    from xbar_hw.xbar import map_layer
+    prog.layers["0"].levels = map_layer(w, d)
+    return d, prog
+
+
+def _noise_samples(d, prog, x_digits, chip_index=0):
+    chip = Chip(prog, index=chip_index)
+    lp = prog.layers["0"]
+    eng = CrossbarEngine(lp.levels, lp.k_in, lp.n_out, d, 0, chip.layers["0"], chip.read_noise())
+    S = torch.mm(x_digits, eng.planes_t)
+    return eng._read_noise(S, x_digits, 0), S
+
+
+@pytest.mark.parametrize("kind", ["thermal", "shot"])
+def test_noise_variance_matches_formula(kind):
+    d, prog = _one_crossbar({kind: True})
+    x = torch.ones(20000, 64)  # every row driven
+    noise, S = _noise_samples(d, prog, x)
+    dG = (d.device.g_on - d.device.g_off) / 3
+    v = d.device.v_read
+    lv = prog.layers["0"].levels[0].double()[:, :8]
+    G = d.device.g_off + lv * dG  # [R, 8]; the reference column is all g_off
+    f = d.device.read_frequency
+    if kind == "thermal":  # 4 k T G df over the column's and the reference's cells
+        var_i = 4 * K_B * 300 * f * (G.sum(0) + 64 * d.device.g_off)
+    else:  # 2 q I df, I = column current + reference current
+        var_i = 2 * Q_E * f * v * (G.sum(0) + 64 * d.device.g_off)
+    expected = var_i / (dG * v) ** 2
+    measured = noise.double().var(0)
+    assert torch.allclose(measured, expected, rtol=0.05), (measured, expected)
+    assert noise.double().mean(0).abs().max() < 5 * expected.sqrt().max() / math.sqrt(20000)
+
+
+def test_rtn_variance_matches_two_state_cells():
+    nz = {"rtn": True, "rtn_probability": 0.3}
+    d, prog = _one_crossbar(nz)
+    x = torch.ones(20000, 64)
+    noise, _ = _noise_samples(d, prog, x)
+    dG = (d.device.g_on - d.device.g_off) / 3
+    G = torch.cat([d.device.g_off + prog.layers["0"].levels[0].double()[:, :8] * dG,
+                   torch.full((64, 1), d.device.g_off, dtype=torch.float64)], 1)
+    ab = 0.0015 * G + 1.662e-7
+    dg = G * ab / (G - ab)
+    cell = 0.3 * 0.7 * (dg / dG) ** 2
+    expected = cell[:, :8].sum(0) + cell[:, 8].sum()
+    assert torch.allclose(noise.double().var(0), expected, rtol=0.05)
+
+
+def test_noise_is_per_sample_per_read_and_batch_size_independent():
+    d, prog = _one_crossbar({"thermal": True, "shot": True})
+    x = torch.ones(4000, 64)
+    big, _ = _noise_samples(d, prog, x)
+    small = torch.cat([_noise_samples(d, prog, x[:1], chip_index=i)[0] for i in range(400)])
+    assert big.std(0).sub(small.std(0)).abs().div(big.std(0)).max() < 0.15
+    assert big[0].ne(big[1]).all()  # two samples (or reads) of one batch: different draws
+
+
+def test_noise_reaches_the_output_and_seeds_reproduce():
+    d = load_design("designs/pytorx.yaml").replace(nonideal={"noise": {"thermal": True, "shot": True, "rtn": True}},
+                                                   device={"read_frequency": 1e9})
+    prog = _program(d)
+    mapped = prog.build()
+    a = attach_chip(mapped, Chip(prog, index=0))(_x())
+    b = attach_chip(mapped, Chip(prog, index=0))(_x())
+    c = attach_chip(mapped, Chip(prog, index=1))(_x())
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_programming_variation_in_level_units():
+    d = load_design("designs/default.yaml").replace(nonideal={"variation": {"sigma": 0.25}})
+    prog = convert_to_program(nn.Sequential(nn.Linear(512, 64)), d, torch.rand(8, 512))
+    lc = Chip(prog).layers["0"]
+    dev = (lc.w_eff - prog.layers["0"].levels.double())
+    # column minus reference column: both varied, so sigma * sqrt(2)
+    assert dev.std().item() == pytest.approx(0.25 * math.sqrt(2), rel=0.03)
+    assert abs(dev.mean().item()) < 0.01
