@@ -110,6 +110,71 @@ def evaluate(program, data, model=None, progress=True, limit=None) -> dict:
     return doc
 
 
+def evaluate_chips(program, data, nonideal, chips: int, progress=True, limit=None, cache=None) -> dict:
+    """Accuracy on ``chips`` chip instances (chip i: fault map, variation and noise seeds
+    from (nonideal.seed, i)); mean and sample standard deviation."""
+    import statistics
+    from dataclasses import asdict
+
+    from .train import accuracy
+    from .xbar.analog import Chip, attach_chip
+
+    x, y = data.x_test[:limit], data.y_test[:limit]
+    mapped = program.build()
+    cache = {} if cache is None else cache
+    accs = [accuracy(attach_chip(mapped, Chip(program, nonideal, i, cache)), x, y, progress=progress, desc=f"chip {i}")
+            for i in range(chips)]
+    return {"chips": chips, "chip_accs": accs, "chip_acc_mean": statistics.fmean(accs),
+            "chip_acc_std": statistics.stdev(accs) if chips > 1 else 0.0, "nonideal": asdict(nonideal)}
+
+
+def nonideal_from_args(design, args):
+    """The design's non-ideal block with the command line's flags applied (validated)."""
+    ni, dev = {}, {}
+    if args.sa0 is not None or args.sa1 is not None:
+        ni["saf"] = {"sa0": args.sa0 or 0.0, "sa1": args.sa1 or 0.0}
+    if args.sa0_state:
+        ni.setdefault("saf", {})["sa0_state"] = args.sa0_state
+    if args.fault_map:
+        ni.setdefault("saf", {})["map"] = args.fault_map
+    if args.no_saf_correction:
+        ni.setdefault("saf", {})["correct"] = False
+    if args.ir_drop or args.r_wire is not None:
+        ni["ir_drop"] = {"enabled": True}
+        if args.r_wire is not None:
+            ni["ir_drop"].update(r_row=args.r_wire, r_col=args.r_wire)
+    for flag in ("thermal", "shot", "rtn"):
+        if getattr(args, flag) or args.noise:
+            ni.setdefault("noise", {})[flag] = True
+    if args.variation is not None:
+        ni["variation"] = {"sigma": args.variation}
+    if args.chip_seed is not None:
+        ni["seed"] = args.chip_seed
+    if args.read_frequency is not None:
+        dev["read_frequency"] = args.read_frequency
+    blocks = {k: v for k, v in (("nonideal", ni), ("device", dev)) if v}
+    return design.replace(**blocks) if blocks else design
+
+
+def _add_nonideal(p):
+    g = p.add_argument_group("non-ideal effects (override the design's nonideal block)")
+    g.add_argument("--chips", type=int, default=None, help="evaluate on N chip instances (mean +- std)")
+    g.add_argument("--chip-seed", type=int, default=None, help="seed of the chip instances and read noise")
+    g.add_argument("--sa0", type=float, default=None, help="stuck-at-0 rate in [0, 1]")
+    g.add_argument("--sa1", type=float, default=None, help="stuck-at-1 rate in [0, 1]")
+    g.add_argument("--sa0-state", choices=("on", "off"), default=None, help="SA0 pins G_on (PytorX) or G_off")
+    g.add_argument("--fault-map", default=None, help="safetensors fault map (codes 0/1/2 per cell)")
+    g.add_argument("--no-saf-correction", action="store_true", help="turn the digital SAF correction off")
+    g.add_argument("--ir-drop", action="store_true", help="solve IR drop exactly")
+    g.add_argument("--r-wire", type=float, default=None, help="wire resistance per segment, ohms (implies --ir-drop)")
+    g.add_argument("--thermal", action="store_true")
+    g.add_argument("--shot", action="store_true")
+    g.add_argument("--rtn", action="store_true")
+    g.add_argument("--noise", action="store_true", help="thermal, shot and RTN")
+    g.add_argument("--read-frequency", type=float, default=None, help="read frequency, Hz (noise bandwidth)")
+    g.add_argument("--variation", type=float, default=None, help="programming variation, sigma in level steps")
+
+
 def cmd_evaluate(args) -> int:
     from .design import load_design
     from .models import load_model
@@ -127,13 +192,22 @@ def cmd_evaluate(args) -> int:
         data = _data(args)
     else:
         program, data = _map_model(model, doc, design, args)
-    result = evaluate(program, data, model, progress=not args.quiet and not args.json, limit=args.limit)
+    progress = not args.quiet and not args.json
+    design = nonideal_from_args(program.design, args)  # validate before the long work
+    chips = args.chips if args.chips is not None else 1
+    if chips < 1:
+        raise XbarError(f"--chips: got {chips}; allowed: an integer >= 1")
+    result = evaluate(program, data, model, progress=progress, limit=args.limit)
+    if args.chips is not None or design.nonideal.any:
+        result.update(evaluate_chips(program, data, design.nonideal, chips, progress, args.limit))
     if args.json:
         _print_json(result)
     else:
         fa = "n/a" if result["float_acc"] is None else f"{result['float_acc']:.4f}"
         print(f"{data.name} on {program.design.name}: float {fa}  quantized {result['quant_acc']:.4f}  "
               f"mapped {result['mapped_acc']:.4f}  ({result['crossbars']} crossbars, {result['pes']} PEs)")
+        if "chips" in result:
+            print(f"on {result['chips']} chip(s): {result['chip_acc_mean']:.4f} +- {result['chip_acc_std']:.4f}")
     return 0
 
 
@@ -216,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N test samples")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
+    _add_nonideal(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="the end-to-end run on a design: train, map, evaluate")

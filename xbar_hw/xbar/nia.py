@@ -1,0 +1,105 @@
+"""Noise Injection Adaption (He et al., DAC 2019), as implemented here.
+
+1. **Statistics.** Map the trained network, solve the IR drop of every crossbar exactly
+   (one chip with only IR drop on), and feed calibration data through it. Each mapped
+   layer sees its *ideal* input; its output column sums on the chip are compared with the
+   ideal ones, per output channel n: the ratio rho = P_chip[n] / P_ideal[n] over every
+   sample and position where |P_ideal[n]| is at least 5% of that channel's peak; mean mu[n]
+   and standard deviation sigma[n] of rho are the layer's statistics.
+2. **Training.** Fine-tune the float network once with every Conv2d/Linear output (before
+   its bias) multiplied by mu[n] + sigma[n] * N(0, 1), drawn afresh for every element of
+   every forward pass. One training serves every chip: no chip-specific retraining.
+3. **Evaluation.** Map the NIA-trained network and evaluate it on chip instances.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from ..design import NonidealSpec
+from ..program import Program
+from .analog import Chip, attach_chip
+from .layers import mapped_layers
+
+
+@torch.no_grad()
+def irdrop_statistics(program: Program, nonideal: NonidealSpec, data: torch.Tensor, batch: int = 64,
+                      irdrop_cache: dict | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per mapped layer: (mu [N], sigma [N]) of the IR-drop output ratio (see module doc)."""
+    only_ir = NonidealSpec(seed=nonideal.seed, ir_drop=nonideal.ir_drop)
+    chip = Chip(program, only_ir, 0, irdrop_cache)
+    mapped = program.build()
+    layers = {m.lp.name: m for m in mapped_layers(mapped)}
+    ratios: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
+    masks: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
+
+    def observe(mod, args):
+        rows = mod.input_rows(mod.quantize_input(args[0]))
+        mod.chip = None
+        mod.reset_engine()
+        ideal = mod.crossbar_rows(rows)
+        mod.chip = chip.layers[mod.lp.name]
+        mod.reset_engine()
+        real = mod.crossbar_rows(rows)
+        mod.chip = None
+        mod.reset_engine()
+        ratios[mod.lp.name].append(real / ideal.where(ideal != 0, torch.ones_like(ideal)))
+        masks[mod.lp.name].append(ideal.abs())
+
+    hooks = [m.register_forward_pre_hook(observe) for m in layers.values()]
+    try:
+        for i in range(0, len(data), batch):
+            mapped(data[i : i + batch])
+    finally:
+        for h in hooks:
+            h.remove()
+    stats = {}
+    for name in layers:
+        r, mag = torch.cat(ratios[name]), torch.cat(masks[name])
+        keep = mag >= 0.05 * mag.amax(0, keepdim=True).clamp(min=1)
+        cnt = keep.sum(0).clamp(min=1)
+        mu = (r * keep).sum(0) / cnt
+        var = (((r - mu) * keep) ** 2).sum(0) / (cnt - 1).clamp(min=1)
+        mu = torch.where(keep.any(0), mu, torch.ones_like(mu))
+        stats[name] = (mu.float(), var.sqrt().float())
+    attach_chip(mapped, None)
+    return stats
+
+
+class _Inject:
+    """Forward hook: out = (out - bias) * (mu + sigma * N(0, 1)) + bias, per element."""
+
+    def __init__(self, mu: torch.Tensor, sigma: torch.Tensor, gen: torch.Generator):
+        self.mu, self.sigma, self.gen = mu, sigma, gen
+
+    def __call__(self, mod, args, out):
+        if not mod.training:
+            return out
+        shape = [1, -1] + [1] * (out.dim() - 2)
+        eps = torch.randn(out.shape, generator=self.gen).to(out.device)
+        factor = self.mu.to(out.device).view(shape) + self.sigma.to(out.device).view(shape) * eps
+        bias = mod.bias.view(shape) if mod.bias is not None else 0.0
+        return (out - bias) * factor + bias
+
+
+def nia_train(model: nn.Module, stats: dict[str, tuple[torch.Tensor, torch.Tensor]], data, epochs: int = 2,
+              seed: int = 0, lr: float = 5e-4, progress: bool = True) -> nn.Module:
+    """Fine-tune a copy of ``model`` with the IR-drop statistics injected as noise.
+
+    ``stats`` keys are the mapped layers' names, which are the model's module names
+    (BatchNorm folding keeps the convolutions' names)."""
+    from ..train import train
+
+    model = copy.deepcopy(model)
+    mods = dict(model.named_modules())
+    gen = torch.Generator().manual_seed(seed + 7919)
+    hooks = [mods[name].register_forward_hook(_Inject(mu, sigma, gen)) for name, (mu, sigma) in stats.items()]
+    try:
+        train(model, data, epochs=epochs, seed=seed, lr=lr, progress=progress)
+    finally:
+        for h in hooks:
+            h.remove()
+    return model.eval()
