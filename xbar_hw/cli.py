@@ -211,6 +211,41 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- nia
+def cmd_nia(args) -> int:
+    """Noise Injection Adaption: IR-drop statistics, one fine-tuning, chips before/after."""
+    from .design import load_design
+    from .models import load_model, save_model
+    from .xbar.nia import irdrop_statistics, nia_train
+
+    design = nonideal_from_args(load_design(args.design), args)
+    if not design.nonideal.ir_drop.enabled:
+        design = design.replace(nonideal={"ir_drop": {"enabled": True}})
+    if args.epochs < 1:
+        raise XbarError(f"--epochs: got {args.epochs}; allowed: an integer >= 1")
+    model, doc = load_model(args.model)
+    program, data = _map_model(model, doc, design, args)
+    chips = args.chips or 1
+    cache: dict = {}
+    progress = not args.quiet and not args.json
+    before = evaluate_chips(program, data, design.nonideal, chips, progress, args.limit, cache)
+    stats = irdrop_statistics(program, design.nonideal, data.x_train[: min(args.calibration, 256)], irdrop_cache=cache)
+    trained = nia_train(model, stats, data, epochs=args.epochs, seed=args.seed, progress=progress)
+    save_model(trained, doc["arch"], doc["kwargs"], args.output, {**doc["meta"], "nia": {
+        "design": design.name, "ir_drop": design.to_dict()["nonideal"]["ir_drop"], "epochs": args.epochs}})
+    program_after, _ = _map_model(trained, doc, design, args)
+    after = evaluate_chips(program_after, data, design.nonideal, chips, progress, args.limit)
+    result = {"before": before["chip_acc_mean"], "before_std": before["chip_acc_std"],
+              "after": after["chip_acc_mean"], "after_std": after["chip_acc_std"], "chips": chips,
+              "stats": {n: {"mu_mean": float(m.mean()), "sigma_mean": float(s.mean())} for n, (m, s) in stats.items()},
+              "output": str(args.output)}
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"IR drop on {chips} chip(s): before NIA {result['before']:.4f}, after NIA {result['after']:.4f} -> {args.output}")
+    return 0
+
+
 # ---------------------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
     """The end-to-end run on one design: train, map, evaluate; results in DIR."""
@@ -225,20 +260,33 @@ def cmd_demo(args) -> int:
     design = load_design(args.design)
     args.data = "mnist5k"
     data = _data(args)
-    print(f"[1/3] train mnist_cnn on MNIST-5k ({len(data.x_train)} train / {len(data.x_test)} test, {args.epochs} epochs)")
+    print(f"[1/4] train mnist_cnn on MNIST-5k ({len(data.x_train)} train / {len(data.x_test)} test, {args.epochs} epochs)")
     kwargs = {"in_channels": 1, "num_classes": 10, "in_size": 28, "width": 16}
     model = train(build_model("mnist_cnn", seed=args.seed, **kwargs), data, epochs=args.epochs, seed=args.seed, progress=not args.quiet).cpu()
     save_model(model, "mnist_cnn", kwargs, out / "model.safetensors",
                {"data": "mnist5k", "seed": args.seed, "epochs": args.epochs, "test_acc": accuracy(model, data.x_test, data.y_test)})
-    print(f"[2/3] map onto design {design.name}")
+    print(f"[2/4] map onto design {design.name}")
     program = convert_to_program(model, design, data.x_train[:512], {"arch": "mnist_cnn", "kwargs": kwargs},
                                  {"data": "mnist5k", "seed": args.seed})
     program.save(out / "program.safetensors")
-    print(f"[3/3] evaluate float, quantized and mapped inference")
-    result = evaluate(Program.load(out / "program.safetensors", design), data, model, progress=not args.quiet)
-    write_text(out / "evaluate.json", json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print(f"[3/4] evaluate float, quantized and mapped inference")
+    program = Program.load(out / "program.safetensors", design)
+    result = evaluate(program, data, model, progress=not args.quiet)
     print(f"float {result['float_acc']:.4f}  quantized {result['quant_acc']:.4f}  mapped {result['mapped_acc']:.4f}"
           f"  on {result['crossbars']} crossbars in {result['pes']} PEs")
+    print("[4/4] non-ideal chips: stuck-at faults at PytorX's rates (1.75% SA0, 9.04% SA1) and read noise")
+    result["nonideal"] = {}
+    cases = {
+        "saf_uncorrected": {"saf": {"sa0": 0.0175, "sa1": 0.0904, "correct": False}},
+        "saf_corrected": {"saf": {"sa0": 0.0175, "sa1": 0.0904, "correct": True}},
+        "noise_10MHz": {"noise": {"thermal": True, "shot": True, "rtn": True}},
+    }
+    for key, block in cases.items():
+        chips = 1 if key.startswith("noise") else 3
+        res = evaluate_chips(program, data, design.replace(nonideal=block).nonideal, chips, not args.quiet)
+        result["nonideal"][key] = {k: res[k] for k in ("chips", "chip_acc_mean", "chip_acc_std")}
+        print(f"  {key:16s} {res['chip_acc_mean']:.4f} +- {res['chip_acc_std']:.4f} over {chips} chip(s)")
+    write_text(out / "evaluate.json", json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(f"results in {out}/: model.safetensors, program.safetensors, evaluate.json")
     return 0
 
@@ -292,6 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _add_nonideal(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("nia", help="Noise Injection Adaption against IR drop: train once, evaluate on chips")
+    p.add_argument("--model", required=True)
+    p.add_argument("--design", required=True)
+    _add_data(p)
+    p.add_argument("--calibration", type=int, default=512)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    _add_nonideal(p)
+    p.set_defaults(func=cmd_nia)
 
     p = sub.add_parser("demo", help="the end-to-end run on a design: train, map, evaluate")
     p.add_argument("--design", default="designs/default.yaml")
