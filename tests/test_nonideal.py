@@ -187,3 +187,42 @@ def test_programming_variation_in_level_units():
     # column minus reference column: both varied, so sigma * sqrt(2)
     assert dev.std().item() == pytest.approx(0.25 * math.sqrt(2), rel=0.03)
     assert abs(dev.mean().item()) < 0.01
+
+
+@pytest.mark.parametrize("block,field", [
+    ({"nonideal": {"saf": {"sa0": 1.2}}}, "nonideal.saf.sa0"),
+    ({"nonideal": {"saf": {"sa1": -0.1}}}, "nonideal.saf.sa1"),
+    ({"nonideal": {"saf": {"sa0": 0.6, "sa1": 0.5}}}, "nonideal.saf.sa1"),
+    ({"nonideal": {"ir_drop": {"r_row": -1.0}}}, "nonideal.ir_drop.r_row"),
+    ({"nonideal": {"ir_drop": {"r_sense": float("nan")}}}, "nonideal.ir_drop.r_sense"),
+    ({"nonideal": {"ir_drop": {"r_col": float("inf")}}}, "nonideal.ir_drop.r_col"),
+    ({"device": {"read_frequency": 0.0}}, "device.read_frequency"),
+    ({"nonideal": {"noise": {"rtn_probability": 2}}}, "nonideal.noise.rtn_probability"),
+    ({"nonideal": {"variation": {"sigma": -0.5}}}, "nonideal.variation.sigma"),
+])
+def test_bad_nonideal_input_names_the_field(block, field):
+    with pytest.raises(XbarError) as ei:
+        load_design("designs/default.yaml").replace(**block)
+    msg = str(ei.value)
+    assert msg.startswith(field + ":") and "allowed" in msg and "\n" not in msg
+
+
+def test_cli_evaluate_chips_json(tmp_path, capsys):
+    import json
+
+    from xbar_hw import cli
+
+    from xbar_hw.models import build_model  # a zoo model, so that the CLI can rebuild it
+
+    model = build_model("mnist_cnn", seed=0, in_size=8, width=4)
+    prog = convert_to_program(model, load_design("designs/tiny.yaml"), torch.rand(16, 1, 8, 8),
+                              {"arch": "mnist_cnn", "kwargs": {"in_size": 8, "width": 4}}, {"data": "digits"})
+    prog.save(tmp_path / "p.safetensors")
+    rc = cli.main(["evaluate", "--program", str(tmp_path / "p.safetensors"), "--sa0", "0.05", "--sa1", "0.05",
+                   "--chips", "3", "--limit", "60", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["chips"] == 3 and len(doc["chip_accs"]) == 3
+    assert doc["nonideal"]["saf"]["sa0"] == 0.05
+    assert doc["chip_acc_std"] == pytest.approx(__import__("statistics").stdev(doc["chip_accs"]))
+    assert cli.main(["evaluate", "--program", str(tmp_path / "p.safetensors"), "--sa0", "0.6", "--sa1", "0.6"]) == 2
+    assert "nonideal.saf.sa1" in capsys.readouterr().err
