@@ -5,13 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v iverilog >/dev/null 2>&1; then
+# Debian packages: iverilog (cocotb co-simulation), ngspice (IR-drop ground truth),
+# libcairo2-dev + pkg-config (to build pycairo for badcrossbar, the other ground truth)
+need=()
+command -v iverilog >/dev/null 2>&1 || need+=(iverilog)
+command -v ngspice >/dev/null 2>&1 || need+=(ngspice)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+pkg-config --exists cairo 2>/dev/null || need+=(libcairo2-dev)
+if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing iverilog (Debian package)"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog >/dev/null
+    echo "setup: installing ${need[*]} (Debian packages)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   else
-    echo "setup: iverilog is missing and this is not root: run 'sudo apt-get install -y iverilog'" \
-         "(needed only for RTL co-simulation); continuing without it" >&2
+    echo "setup: missing ${need[*]} and this is not root: run 'sudo apt-get install -y ${need[*]}'" \
+         "(RTL co-simulation and the IR-drop reference tests need them; they skip without); continuing" >&2
   fi
 fi
 
@@ -21,4 +28,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+if pkg-config --exists cairo 2>/dev/null; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,reference]"
+fi
 echo "setup: ready (.venv)"
