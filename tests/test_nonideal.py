@@ -226,3 +226,24 @@ def test_cli_evaluate_chips_json(tmp_path, capsys):
     assert doc["chip_acc_std"] == pytest.approx(__import__("statistics").stdev(doc["chip_accs"]))
     assert cli.main(["evaluate", "--program", str(tmp_path / "p.safetensors"), "--sa0", "0.6", "--sa1", "0.6"]) == 2
     assert "nonideal.saf.sa1" in capsys.readouterr().err
+
+
+def test_cli_irdrop_writes_netlist_and_json(tmp_path, capsys):
+    import json
+
+    from xbar_hw import cli
+    from xbar_hw.xbar import irdrop
+
+    rc = cli.main(["irdrop", "--rows", "6", "--cols", "5", "--r-wire", "3", "--netlist", str(tmp_path / "x.cir"), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and (tmp_path / "x.cir").is_file()
+    text = (tmp_path / "x.cir").read_text()
+    assert text.lower().count("vsense") >= 5
+    # the JSON currents are those of a direct solve of the same crossbar
+    d = load_design("designs/default.yaml")
+    g = torch.Generator().manual_seed(0)
+    G = d.device.g_off + torch.randint(0, 4, (6, 5), generator=g).double() * (d.device.g_on - d.device.g_off) / 3
+    direct = irdrop.column_currents(G, torch.full((6,), d.device.v_read, dtype=torch.float64), 3, 3, 4, 4)
+    assert torch.allclose(torch.tensor(doc["current_a"], dtype=torch.float64), direct, rtol=1e-9)
+    assert 0 < doc["current_drop_mean"] < 1
+    assert cli.main(["irdrop", "--r-wire", "-1"]) == 2

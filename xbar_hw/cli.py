@@ -211,6 +211,49 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- irdrop
+def cmd_irdrop(args) -> int:
+    """One crossbar of random levels (seeded): exact IR-drop solve, optional SPICE netlist."""
+    import torch
+
+    from .design import load_design
+    from .xbar import irdrop
+
+    design = load_design(args.design)
+    for name in ("rows", "cols"):
+        if getattr(args, name) < 1:
+            raise XbarError(f"--{name}: got {getattr(args, name)}; allowed: an integer >= 1")
+    ir = design.nonideal.ir_drop
+    r_row = args.r_row if args.r_row is not None else args.r_wire if args.r_wire is not None else ir.r_row
+    r_col = args.r_col if args.r_col is not None else args.r_wire if args.r_wire is not None else ir.r_col
+    r_source = args.r_source if args.r_source is not None else ir.r_source
+    r_sense = args.r_sense if args.r_sense is not None else ir.r_sense
+    gen = torch.Generator().manual_seed(args.seed)
+    levels = torch.randint(0, design.cell_max + 1, (args.rows, args.cols), generator=gen).double()
+    dG = (design.device.g_on - design.device.g_off) / design.cell_max
+    G = design.device.g_off + levels * dG  # S
+    v = torch.full((args.rows,), design.device.v_read, dtype=torch.float64)  # V, every row driven
+    t0 = time.perf_counter()
+    g_eff = irdrop.effective_conductance(G, r_row, r_col, r_source, r_sense)
+    seconds = time.perf_counter() - t0
+    ideal, real = G.t() @ v, g_eff.t() @ v  # A
+    drop = 1 - real / ideal
+    doc = {"rows": args.rows, "cols": args.cols, "r_row": r_row, "r_col": r_col, "r_source": r_source,
+           "r_sense": r_sense, "solve_seconds": seconds, "current_drop_mean": float(drop.mean()),
+           "current_drop_max": float(drop.max()), "ideal_current_a": ideal.tolist(), "current_a": real.tolist()}
+    if args.netlist:
+        irdrop.write_netlist(args.netlist, G, v, r_row, r_col, r_source, r_sense)
+        doc["netlist"] = str(args.netlist)
+    if args.json:
+        _print_json(doc)
+    else:
+        print(f"{args.rows}x{args.cols} crossbar, wires {r_row:g}/{r_col:g} Ohm, source {r_source:g} Ohm, sense {r_sense:g} Ohm:"
+              f" column currents {100 * doc['current_drop_mean']:.1f}% below ideal on average"
+              f" ({100 * doc['current_drop_max']:.1f}% at most); G_eff solved in {seconds:.3f} s"
+              + (f"; netlist -> {args.netlist}" if args.netlist else ""))
+    return 0
+
+
 # ---------------------------------------------------------------------------- nia
 def cmd_nia(args) -> int:
     """Noise Injection Adaption: IR-drop statistics, one fine-tuning, chips before/after."""
@@ -340,6 +383,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _add_nonideal(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("irdrop", help="exact IR drop of one random crossbar; write it as a SPICE netlist")
+    p.add_argument("--design", default="designs/default.yaml", help="conductances, read voltage, wire defaults")
+    p.add_argument("--rows", type=int, default=128)
+    p.add_argument("--cols", type=int, default=128)
+    p.add_argument("--r-wire", type=float, default=None, help="row and column wire resistance per segment, ohms")
+    p.add_argument("--r-row", type=float, default=None)
+    p.add_argument("--r-col", type=float, default=None)
+    p.add_argument("--r-source", type=float, default=None, help="row driver resistance, ohms")
+    p.add_argument("--r-sense", type=float, default=None, help="column sense resistance, ohms")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random cell levels")
+    p.add_argument("--netlist", default=None, help="write the crossbar as a SPICE netlist (ngspice -b)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_irdrop)
 
     p = sub.add_parser("nia", help="Noise Injection Adaption against IR drop: train once, evaluate on chips")
     p.add_argument("--model", required=True)
