@@ -247,3 +247,55 @@ def test_cli_irdrop_writes_netlist_and_json(tmp_path, capsys):
     assert torch.allclose(torch.tensor(doc["current_a"], dtype=torch.float64), direct, rtol=1e-9)
     assert 0 < doc["current_drop_mean"] < 1
     assert cli.main(["irdrop", "--r-wire", "-1"]) == 2
+
+
+def test_nia_statistics_without_wire_resistance_are_exact_ones():
+    from xbar_hw.xbar.nia import irdrop_statistics
+
+    d = load_design("designs/tiny.yaml").replace(
+        nonideal={"ir_drop": {"enabled": True, "r_row": 0, "r_col": 0, "r_source": 0, "r_sense": 0}})
+    prog = _program(d)
+    for mu, sigma in irdrop_statistics(prog, d.nonideal, _x(8)).values():
+        assert torch.allclose(mu, torch.ones_like(mu)) and torch.allclose(sigma, torch.zeros_like(sigma), atol=1e-6)
+    # with resistance, sums fall: mu below 1 on average and for most channels (a channel
+    # with no signal keeps mu = 1; ADC rounding can lift a small sum)
+    d2 = d.replace(nonideal={"ir_drop": {"r_row": 50, "r_col": 50, "r_source": 10, "r_sense": 10}})
+    stats = irdrop_statistics(_program(d2), d2.nonideal, _x(8))
+    for mu, sigma in stats.values():
+        assert float(mu.mean()) < 0.95 and float((mu < 1).float().mean()) >= 0.8 and bool((sigma > 0).any())
+
+
+def test_nia_injection_hook_moments():
+    from xbar_hw.xbar.nia import _Inject
+
+    lin = nn.Linear(3, 2)
+    mu, sigma = torch.tensor([0.5, 0.8]), torch.tensor([0.1, 0.3])
+    lin.register_forward_hook(_Inject(mu, sigma, torch.Generator().manual_seed(0)))
+    x = torch.ones(40000, 3)
+    clean = (x @ lin.weight.t()).detach()  # pre-bias output, the same for every row
+    lin.train()
+    out = (lin(x) - lin.bias).detach()
+    assert torch.allclose(out.mean(0), clean[0] * mu, rtol=0.02)
+    assert torch.allclose(out.std(0), (clean[0] * sigma).abs(), rtol=0.03)
+    lin.eval()  # no injection at inference
+    assert torch.equal(lin(x) - lin.bias, x @ lin.weight.t())
+
+
+@pytest.mark.slow
+def test_nia_recovers_accuracy_under_ir_drop():
+    from xbar_hw.data import uci_digits
+    from xbar_hw.models import build_model
+    from xbar_hw.train import accuracy, train
+    from xbar_hw.xbar.nia import irdrop_statistics, nia_train
+
+    data = uci_digits(0)
+    model = train(build_model("mnist_cnn", seed=0, in_size=8, width=8), data, epochs=15, seed=0, progress=False)
+    d = load_design("designs/default.yaml").replace(crossbar={"rows": 64, "cols": 64},
+                                                    nonideal={"ir_drop": {"enabled": True, "r_row": 28, "r_col": 28}})
+    prog = convert_to_program(model, d, data.x_train[:256])
+    before = accuracy(attach_chip(prog.build(), Chip(prog)), data.x_test, data.y_test)
+    stats = irdrop_statistics(prog, d.nonideal, data.x_train[:256])
+    nia = nia_train(model, stats, data, epochs=5, seed=0, progress=False)
+    prog2 = convert_to_program(nia, d, data.x_train[:256])
+    after = accuracy(attach_chip(prog2.build(), Chip(prog2)), data.x_test, data.y_test)
+    assert after > before + 0.05, (before, after)
