@@ -5,7 +5,8 @@ batch: plain float torch; plain quantized torch (fake-quant: the same integer va
 float conv/linear); the floor of the bit-plane work (per mapped layer, T * 2s float32
 matmuls [M, K] x [K, N] of the layer's real shapes, nothing else); our crossbar path
 (bit-planes through every crossbar's ADC); our folded path (exact integer product, used
-when the ADC is lossless). Prints JSON. Not a test.
+when the ADC is lossless); IR-drop-aware inference (every crossbar's exact G_eff, solved
+once per chip and timed apart, then the same engine). Prints JSON. Not a test.
 
     python benchmarks/bench_inference.py [--design designs/default.yaml] [--batch 32]
 """
@@ -21,6 +22,7 @@ import torch
 
 from xbar_hw import convert_to_program, load_design, set_path
 from xbar_hw.models import build_model
+from xbar_hw.xbar.analog import Chip, attach_chip
 from xbar_hw.xbar.convert import fold_batchnorm
 from xbar_hw.xbar.layers import mapped_layers
 
@@ -100,6 +102,14 @@ def bench(arch, kwargs, shape, design, batch, seed=0):
         t_xbar = timeit(lambda: mapped(x), repeat=3)
         set_path(mapped, "folded")
         t_fold = timeit(lambda: mapped(x))
+        # IR-drop-aware inference: the chip's effective matrices (solved once, timed apart)
+        ir = design.replace(nonideal={"ir_drop": {"enabled": True}}).nonideal
+        t0 = time.perf_counter()
+        chip = Chip(program, ir)
+        t_solve = time.perf_counter() - t0
+        attach_chip(mapped, chip)
+        t_ir = timeit(lambda: mapped(x), repeat=3)
+        attach_chip(mapped, None)
     res.update({
         "float_s": t_float, "fake_quant_s": t_fq, "bitplane_floor_s": t_floor, "fused_gemm_floor_s": t_fused,
         "crossbar_path_s": t_xbar, "folded_path_s": t_fold,
@@ -108,6 +118,8 @@ def bench(arch, kwargs, shape, design, batch, seed=0):
         "crossbar_vs_fused_gemm": t_xbar / t_fused,
         "crossbar_vs_float": t_xbar / t_float,
         "folded_vs_fake_quant": t_fold / t_fq,
+        "irdrop_geff_all_crossbars_s": t_solve, "irdrop_path_s": t_ir,
+        "irdrop_vs_ideal_crossbar": t_ir / t_xbar,
     })
     return res
 
