@@ -44,7 +44,7 @@ def run(data_name: str, chips: int, epochs: int, seed: int = 0, progress: bool =
 
     def chips_of(program, design, name, n=chips, cache=None):
         t = time.time()
-        res = evaluate_chips(program, data, design.nonideal, n, progress=False, cache=cache)
+        res = evaluate_chips(program, data, design, n, progress=False, cache=cache)
         r = row(name, res)
         r["seconds"] = round(time.time() - t, 1)
         print(f"  {data_name} {name}: {r['mean']:.4f} +- {r['std']:.4f} ({r['seconds']} s)", flush=True)
@@ -69,7 +69,7 @@ def run(data_name: str, chips: int, epochs: int, seed: int = 0, progress: bool =
             cache: dict = {}
             # IR drop alone is deterministic: one chip is every chip
             rows.append(chips_of(p_size, d, f"{size}x{size} IR drop, wire {wlabel}, without NIA", n=1, cache=cache))
-            stats = irdrop_statistics(p_size, d.nonideal, calib[:256], irdrop_cache=cache)
+            stats = irdrop_statistics(p_size, d, calib[:256], irdrop_cache=cache)
             nia_model = nia_train(model, stats, data, epochs=2, seed=seed, progress=progress)
             p_nia = convert_to_program(nia_model, d, calib)
             rows.append(chips_of(p_nia, d, f"{size}x{size} IR drop, wire {wlabel}, with NIA", n=1))

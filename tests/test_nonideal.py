@@ -172,9 +172,9 @@ def test_noise_reaches_the_output_and_seeds_reproduce():
                                                    device={"read_frequency": 1e9})
     prog = _program(d)
     mapped = prog.build()
-    a = attach_chip(mapped, Chip(prog, index=0))(_x())
-    b = attach_chip(mapped, Chip(prog, index=0))(_x())
-    c = attach_chip(mapped, Chip(prog, index=1))(_x())
+    a = attach_chip(mapped, Chip(prog, d, index=0))(_x())
+    b = attach_chip(mapped, Chip(prog, d, index=0))(_x())
+    c = attach_chip(mapped, Chip(prog, d, index=1))(_x())
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
 
@@ -255,12 +255,12 @@ def test_nia_statistics_without_wire_resistance_are_exact_ones():
     d = load_design("designs/tiny.yaml").replace(
         nonideal={"ir_drop": {"enabled": True, "r_row": 0, "r_col": 0, "r_source": 0, "r_sense": 0}})
     prog = _program(d)
-    for mu, sigma in irdrop_statistics(prog, d.nonideal, _x(8)).values():
+    for mu, sigma in irdrop_statistics(prog, d, _x(8)).values():
         assert torch.allclose(mu, torch.ones_like(mu)) and torch.allclose(sigma, torch.zeros_like(sigma), atol=1e-6)
     # with resistance, sums fall: mu below 1 on average and for most channels (a channel
     # with no signal keeps mu = 1; ADC rounding can lift a small sum)
     d2 = d.replace(nonideal={"ir_drop": {"r_row": 50, "r_col": 50, "r_source": 10, "r_sense": 10}})
-    stats = irdrop_statistics(_program(d2), d2.nonideal, _x(8))
+    stats = irdrop_statistics(_program(d2), d2, _x(8))
     for mu, sigma in stats.values():
         assert float(mu.mean()) < 0.95 and float((mu < 1).float().mean()) >= 0.8 and bool((sigma > 0).any())
 
@@ -294,8 +294,20 @@ def test_nia_recovers_accuracy_under_ir_drop():
                                                     nonideal={"ir_drop": {"enabled": True, "r_row": 28, "r_col": 28}})
     prog = convert_to_program(model, d, data.x_train[:256])
     before = accuracy(attach_chip(prog.build(), Chip(prog)), data.x_test, data.y_test)
-    stats = irdrop_statistics(prog, d.nonideal, data.x_train[:256])
+    stats = irdrop_statistics(prog, d, data.x_train[:256])
     nia = nia_train(model, stats, data, epochs=5, seed=0, progress=False)
     prog2 = convert_to_program(nia, d, data.x_train[:256])
     after = accuracy(attach_chip(prog2.build(), Chip(prog2)), data.x_test, data.y_test)
     assert after > before + 0.05, (before, after)
+
+
+def test_chip_design_overrides_read_frequency():
+    """A chip made from another design (same mapping) reads at that design's frequency."""
+    d, prog = _one_crossbar({"thermal": True, "shot": True}, f=1e7)
+    fast = d.replace(device={"read_frequency": 1e9})
+    slow_chip, fast_chip = Chip(prog), Chip(prog, fast)
+    assert fast_chip.read_noise().shot_per_s == pytest.approx(100 * slow_chip.read_noise().shot_per_s)
+    assert torch.allclose(fast_chip.layers["0"].thermal_var, 100 * slow_chip.layers["0"].thermal_var)
+    other = d.replace(crossbar={"rows": 32})
+    with pytest.raises(XbarError, match="mapped for design"):
+        Chip(prog, other)

@@ -110,9 +110,10 @@ def evaluate(program, data, model=None, progress=True, limit=None) -> dict:
     return doc
 
 
-def evaluate_chips(program, data, nonideal, chips: int, progress=True, limit=None, cache=None) -> dict:
-    """Accuracy on ``chips`` chip instances (chip i: fault map, variation and noise seeds
-    from (nonideal.seed, i)); mean and sample standard deviation."""
+def evaluate_chips(program, data, design, chips: int, progress=True, limit=None, cache=None) -> dict:
+    """Accuracy on ``chips`` chip instances of ``design`` (its device and nonideal blocks;
+    chip i: fault map, variation and noise seeds from (nonideal.seed, i)); mean and sample
+    standard deviation."""
     import statistics
     from dataclasses import asdict
 
@@ -122,10 +123,11 @@ def evaluate_chips(program, data, nonideal, chips: int, progress=True, limit=Non
     x, y = data.x_test[:limit], data.y_test[:limit]
     mapped = program.build()
     cache = {} if cache is None else cache
-    accs = [accuracy(attach_chip(mapped, Chip(program, nonideal, i, cache)), x, y, progress=progress, desc=f"chip {i}")
+    accs = [accuracy(attach_chip(mapped, Chip(program, design, i, cache)), x, y, progress=progress, desc=f"chip {i}")
             for i in range(chips)]
     return {"chips": chips, "chip_accs": accs, "chip_acc_mean": statistics.fmean(accs),
-            "chip_acc_std": statistics.stdev(accs) if chips > 1 else 0.0, "nonideal": asdict(nonideal)}
+            "chip_acc_std": statistics.stdev(accs) if chips > 1 else 0.0, "nonideal": asdict(design.nonideal),
+            "read_frequency": design.device.read_frequency}
 
 
 def nonideal_from_args(design, args):
@@ -199,7 +201,7 @@ def cmd_evaluate(args) -> int:
         raise XbarError(f"--chips: got {chips}; allowed: an integer >= 1")
     result = evaluate(program, data, model, progress=progress, limit=args.limit)
     if args.chips is not None or design.nonideal.any:
-        result.update(evaluate_chips(program, data, design.nonideal, chips, progress, args.limit))
+        result.update(evaluate_chips(program, data, design, chips, progress, args.limit))
     if args.json:
         _print_json(result)
     else:
@@ -271,13 +273,13 @@ def cmd_nia(args) -> int:
     chips = args.chips or 1
     cache: dict = {}
     progress = not args.quiet and not args.json
-    before = evaluate_chips(program, data, design.nonideal, chips, progress, args.limit, cache)
-    stats = irdrop_statistics(program, design.nonideal, data.x_train[: min(args.calibration, 256)], irdrop_cache=cache)
+    before = evaluate_chips(program, data, design, chips, progress, args.limit, cache)
+    stats = irdrop_statistics(program, design, data.x_train[: min(args.calibration, 256)], irdrop_cache=cache)
     trained = nia_train(model, stats, data, epochs=args.epochs, seed=args.seed, progress=progress)
     save_model(trained, doc["arch"], doc["kwargs"], args.output, {**doc["meta"], "nia": {
         "design": design.name, "ir_drop": design.to_dict()["nonideal"]["ir_drop"], "epochs": args.epochs}})
     program_after, _ = _map_model(trained, doc, design, args)
-    after = evaluate_chips(program_after, data, design.nonideal, chips, progress, args.limit)
+    after = evaluate_chips(program_after, data, design, chips, progress, args.limit)
     result = {"before": before["chip_acc_mean"], "before_std": before["chip_acc_std"],
               "after": after["chip_acc_mean"], "after_std": after["chip_acc_std"], "chips": chips,
               "stats": {n: {"mu_mean": float(m.mean()), "sigma_mean": float(s.mean())} for n, (m, s) in stats.items()},
@@ -326,7 +328,7 @@ def cmd_demo(args) -> int:
     }
     for key, block in cases.items():
         chips = 1 if key.startswith("noise") else 3
-        res = evaluate_chips(program, data, design.replace(nonideal=block).nonideal, chips, not args.quiet)
+        res = evaluate_chips(program, data, design.replace(nonideal=block), chips, not args.quiet)
         result["nonideal"][key] = {k: res[k] for k in ("chips", "chip_acc_mean", "chip_acc_std")}
         print(f"  {key:16s} {res['chip_acc_mean']:.4f} +- {res['chip_acc_std']:.4f} over {chips} chip(s)")
     write_text(out / "evaluate.json", json.dumps(result, indent=2, sort_keys=True) + "\n")

@@ -15,7 +15,7 @@ Constants: Boltzmann k = 1.380649e-23 J/K and elementary charge q = 1.602176634e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -96,9 +96,20 @@ class Chip:
     and variation; the same (seed, index) always gives the same chip and the same noise.
     """
 
-    def __init__(self, program: Program, nonideal: NonidealSpec | None = None, index: int = 0, irdrop_cache: dict | None = None):
-        self.design: Design = program.design
-        self.spec = nonideal if nonideal is not None else program.design.nonideal
+    def __init__(self, program: Program, design: Design | NonidealSpec | None = None, index: int = 0,
+                 irdrop_cache: dict | None = None):
+        # ``design``: the chip's design (its device and nonideal blocks apply; its mapping
+        # keys must be the Program's), or just a nonideal block on the Program's design
+        if design is None:
+            design = program.design
+        elif isinstance(design, NonidealSpec):
+            design = program.design.replace(nonideal=asdict(design))
+        else:
+            from ..program import check_same_design
+
+            check_same_design(program.design, design, "the chip's design")
+        self.design: Design = design
+        self.spec = design.nonideal
         self.index = index
         base = self.spec.seed * 1_000_003 + index
         gen = torch.Generator().manual_seed(base)

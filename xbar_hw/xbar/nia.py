@@ -19,17 +19,18 @@ import copy
 import torch
 from torch import nn
 
-from ..design import NonidealSpec
+from ..design import Design, NonidealSpec
 from ..program import Program
 from .analog import Chip, attach_chip
 from .layers import mapped_layers
 
 
 @torch.no_grad()
-def irdrop_statistics(program: Program, nonideal: NonidealSpec, data: torch.Tensor, batch: int = 64,
+def irdrop_statistics(program: Program, design: Design, data: torch.Tensor, batch: int = 64,
                       irdrop_cache: dict | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Per mapped layer: (mu [N], sigma [N]) of the IR-drop output ratio (see module doc)."""
-    only_ir = NonidealSpec(seed=nonideal.seed, ir_drop=nonideal.ir_drop)
+    """Per mapped layer: (mu [N], sigma [N]) of the IR-drop output ratio (see module doc);
+    ``design`` gives the wires (its ir_drop block); every other effect is off."""
+    only_ir = NonidealSpec(seed=design.nonideal.seed, ir_drop=design.nonideal.ir_drop)
     chip = Chip(program, only_ir, 0, irdrop_cache)
     mapped = program.build()
     layers = {m.lp.name: m for m in mapped_layers(mapped)}
