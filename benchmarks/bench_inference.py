@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 
 import torch
+
+from timing import timeit  # benchmarks/timing.py
 
 from xbar_hw import convert_to_program, load_design, set_path
 from xbar_hw.models import build_model
@@ -27,15 +28,6 @@ from xbar_hw.xbar.convert import fold_batchnorm
 from xbar_hw.xbar.layers import mapped_layers
 
 
-def timeit(fn, repeat=5, warmup=1):
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 @torch.no_grad()

@@ -19,11 +19,12 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import time
 
 import numpy as np
 import torch
+
+from timing import timeit  # benchmarks/timing.py
 from threadpoolctl import threadpool_limits
 
 from xbar_hw.xbar.irdrop import column_currents, effective_conductance, effective_conductances
@@ -31,15 +32,6 @@ from xbar_hw.xbar.irdrop import column_currents, effective_conductance, effectiv
 RES = (1 / 0.375, 1 / 0.375, 1 / 0.25, 1 / 0.25)  # r_row, r_col, r_source, r_sense (ohm)
 
 
-def timeit(fn, repeat=5, warmup=1):
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def conductances(levels: np.ndarray, design) -> np.ndarray:

@@ -172,7 +172,6 @@ def test_calibrated_adc_shift_never_clips_calibration_data():
     for n in auto.layers:
         assert bool((cal.layers[n].adc_shift <= auto.layers[n].adc_shift).all())
     # on the calibration data no column clips, and one shift less would clip somewhere
-    d = cal.design
     mapped = set_path(cal.build(), "crossbar")
     rows = {}
     hooks = [m.register_forward_pre_hook(lambda mod, a: rows.__setitem__(mod.lp.name, mod.input_rows(mod.quantize_input(a[0]))))

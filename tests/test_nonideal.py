@@ -10,7 +10,7 @@ from torch import nn
 
 from xbar_hw import XbarError, convert_to_program, design_from_dict, load_design, set_path
 from xbar_hw.xbar.analog import Chip, attach_chip
-from xbar_hw.xbar.golden import CrossbarEngine, input_digits
+from xbar_hw.xbar.golden import CrossbarEngine
 
 K_B, Q_E = 1.380649e-23, 1.602176634e-19
 

@@ -314,7 +314,7 @@ def cmd_demo(args) -> int:
     program = convert_to_program(model, design, data.x_train[:512], {"arch": "mnist_cnn", "kwargs": kwargs},
                                  {"data": "mnist5k", "seed": args.seed})
     program.save(out / "program.safetensors")
-    print(f"[3/4] evaluate float, quantized and mapped inference")
+    print("[3/4] evaluate float, quantized and mapped inference")
     program = Program.load(out / "program.safetensors", design)
     result = evaluate(program, data, model, progress=not args.quiet)
     print(f"float {result['float_acc']:.4f}  quantized {result['quant_acc']:.4f}  mapped {result['mapped_acc']:.4f}"

@@ -439,14 +439,20 @@ def column_currents(G, v_rows, r_row, r_col, r_source, r_sense):
     return _torch(out[0] if single else out)
 
 
+def _one_vector(v_rows, R: int) -> np.ndarray:
+    """``v_rows`` checked as exactly one input vector: [1, R]."""
+    V, single = _check_v(v_rows, R)
+    if not single:
+        raise field_error("v_rows.shape", tuple(V.shape), f"[{R}] (one input vector)")
+    return V
+
+
 def node_voltages(G, v_rows, r_row, r_col, r_source, r_sense):
     """Node voltages ``(V_row [R, C], V_col [R, C])`` for one input vector ``v_rows`` [R]."""
     r_row, r_col, r_source, r_sense = _check_resistances(r_row, r_col, r_source, r_sense)
     g = _check_g(G)
     R, C = g.shape
-    V, single = _check_v(v_rows, R)
-    if not single:
-        raise field_error("v_rows.shape", tuple(V.shape), f"[{R}] (one input vector)")
+    V = _one_vector(v_rows, R)
     net = _Nodal(g, r_row, r_col, r_source, r_sense)
     vals = net.solve(V)[0]
     RC = R * C
@@ -474,10 +480,7 @@ def write_netlist(path, G, v_rows, r_row, r_col, r_source, r_sense) -> Path:
     r_row, r_col, r_source, r_sense = _check_resistances(r_row, r_col, r_source, r_sense)
     g = _check_g(G)
     R, C = g.shape
-    V, single = _check_v(v_rows, R)
-    if not single:
-        raise field_error("v_rows.shape", tuple(V.shape), f"[{R}] (one input vector)")
-    V = V[0]
+    V = _one_vector(v_rows, R)[0]
 
     def row_node(r: int, c: int) -> str:
         if r_row == 0:
