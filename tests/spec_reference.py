@@ -51,3 +51,19 @@ def ref_crossbar_mvm(levels, x, b_w, b_c, b_x, v, b_a, a=None, signed=False):
             P.append(acc)
         out.append(P)
     return out
+
+
+def ref_column_mask(P, codes, exponents):
+    """Spec section 3's column mask on one crossbar's outputs P[b][j]: code 0 gates,
+    code i >= 1 shifts by e = exponents[i-1] (left for e >= 0, arithmetic right for e < 0)."""
+    out = []
+    for row in P:
+        o = []
+        for p, m in zip(row, codes):
+            if m == 0:
+                o.append(0)
+            else:
+                e = exponents[m - 1]
+                o.append(p << e if e >= 0 else p >> -e)  # Python's >> is arithmetic (floor)
+        out.append(o)
+    return out

@@ -132,3 +132,36 @@ def test_bad_inputs():
         crossbar_mvm(lv, torch.full((1, 128), -1), d)
     with pytest.raises(XbarError, match=r"shape"):
         crossbar_mvm(lv, torch.zeros(1, 127, dtype=torch.int64), d)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), st.integers(1, 3), st.data())
+def test_column_mask_matches_spec(case, b_m, data):
+    from spec_reference import ref_column_mask
+
+    d, w, x, a = case
+    n = (1 << b_m) - 1
+    exps = data.draw(st.lists(st.integers(-3, 3), min_size=n, max_size=n))
+    d = design_from_dict({**d.to_dict(), "mask": {"bits": b_m, "exponents": exps}})
+    codes = data.draw(st.lists(st.integers(0, n), min_size=d.logical_cols, max_size=d.logical_cols))
+    levels = map_weights(torch.tensor(w), d)
+    got = crossbar_mvm(levels, torch.tensor(x), d, adc_shift=a, mask_codes=torch.tensor(codes))
+    plain = ref_crossbar_mvm(levels.tolist(), x, d.weights.bits, d.crossbar.cell_bits, d.inputs.bits,
+                             d.inputs.dac_bits, d.adc.bits, a, d.inputs.signed)
+    assert got.tolist() == ref_column_mask(plain, codes, exps)
+
+
+def test_column_mask_by_hand():
+    # XMA exponents [-2, -1, 0]... here b_m = 2, exponents [-1, 0, 1]; P = [5, -5, 7, 3] before the mask
+    d = design_from_dict({"crossbar": {"rows": 1, "cols": 8, "cell_bits": 3}, "weights": {"bits": 4},
+                          "inputs": {"bits": 1}, "adc": {"bits": 8, "per_crossbar": 1}})
+    lv = map_weights(torch.tensor([[5, -5, 7, 3]]), d)
+    x = torch.tensor([[1]])
+    assert crossbar_mvm(lv, x, d).tolist() == [[5, -5, 7, 3]]
+    # codes: 1 -> >>1 (floor: 5 -> 2, -5 -> -3), 2 -> unchanged, 3 -> <<1, 0 -> gated
+    got = crossbar_mvm(lv, x, d, mask_codes=torch.tensor([1, 1, 3, 0]))
+    assert got.tolist() == [[2, -3, 14, 0]]
+    with pytest.raises(XbarError, match="mask codes: got codes outside 0 .. 3"):
+        crossbar_mvm(lv, x, d, mask_codes=torch.tensor([4, 0, 0, 0]))
+    with pytest.raises(XbarError, match=r"mask codes: got shape \[3\]"):
+        crossbar_mvm(lv, x, d, mask_codes=torch.tensor([1, 1, 1]))

@@ -311,3 +311,18 @@ def test_chip_design_overrides_read_frequency():
     other = d.replace(crossbar={"rows": 32})
     with pytest.raises(XbarError, match="mapped for design"):
         Chip(prog, other)
+
+
+def test_saf_correction_exact_under_column_masks():
+    """Order ADC -> shift-add -> SAF correction -> mask: with a lossless ADC, a masked faulty
+    chip with correction equals the masked fault-free crossbars."""
+    from xbar_hw.xbar.layers import set_column_masks
+
+    d = design_from_dict({**LOSSLESS, "nonideal": {"saf": {"sa0": 0.1, "sa1": 0.1}},
+                          "mask": {"bits": 2, "exponents": [-1, 0, 2]}})
+    prog = _program(d)
+    g = torch.Generator().manual_seed(3)
+    masks = {n: torch.randint(0, 4, (lp.n_crossbars, d.logical_cols), generator=g) for n, lp in prog.layers.items()}
+    mapped = set_column_masks(set_path(prog.build(), "crossbar"), masks)
+    clean = mapped(_x())
+    assert torch.equal(attach_chip(mapped, Chip(prog))(_x()), clean)

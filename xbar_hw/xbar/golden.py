@@ -144,12 +144,13 @@ class CrossbarEngine:
         k_pow = torch.pow(2.0, torch.arange(design.slices, dtype=torch.float64) * design.crossbar.cell_bits)
         self.k_coef = torch.cat([k_pow, -k_pow]).to(device)  # [2s]: + slices then - slices
         self.scale = float(2 ** int(shifts[0])) if self.uniform else 1.0
+        # signed inputs: 2^(b_x-1) * sum_r w[r, j], precomputed per crossbar and column
         offset = design.input_offset
-        self.offset_term = (
-            offset * (planes.reshape(n_out, two_s, k_in).sum(-1).to(torch.float64) @ self.k_coef)
-            if offset
-            else None
-        )  # 2^(b_x-1) * sum_r w[r, j], precomputed per column
+        self.offset_rb = self.offset_term = None
+        if offset:
+            per_rb = torch.stack([planes[:, r0:r1].sum(1) for r0, r1 in self.row_blocks]).to(torch.float64)
+            self.offset_rb = offset * (per_rb.view(self.n_rb, n_out, two_s) @ self.k_coef)  # [n_rb, N]
+            self.offset_term = self.offset_rb.sum(0)
 
     def column_codes(self, digits: torch.Tensor, rb: int) -> torch.Tensor:
         """ADC codes of row block ``rb`` for digits [T*M, K]: [T*M, N*2s], times 2^a when
@@ -195,30 +196,74 @@ class CrossbarEngine:
         eps = torch.randn(S.shape, generator=nz.gen, dtype=S.dtype, device=nz.gen.device).to(S.device)
         return eps.mul_(var.sqrt_())
 
+    def _shift_add(self, codes: torch.Tensor, M: int) -> torch.Tensor:
+        """ADC codes [T*M, N*2s] -> P [M, N] float64: over read cycles, slices, polarity."""
+        T = codes.shape[0] // M
+        acc = codes.view(T, -1).to(self.acc_dtype)
+        y = (self.t_coef.to(acc.dtype) @ acc).to(torch.float64)
+        p = y.view(M, self.n_out, self.design.cols_per_logical) @ self.k_coef
+        if self.scale != 1.0:
+            p.mul_(self.scale)
+        return p
+
     def forward(self, digits: torch.Tensor) -> torch.Tensor:
-        """digits [T, M, K] (unsigned bit-planes) -> P [M, N] float64, exact integers."""
+        """digits [T, M, K] (unsigned bit-planes) -> P [M, N] float64, exact integers,
+        summed over the layer's crossbars (the shift-add is linear, so the ADC codes of
+        the row blocks are added first)."""
         T, M, K = digits.shape
         flat = digits.reshape(T * M, K)
         acc = None
         for rb in range(self.n_rb):
             q = self.column_codes(flat, rb)
             acc = q if acc is None else acc.add_(q)
-        acc = acc.view(T, M * acc.shape[-1]).to(self.acc_dtype)
-        y = (self.t_coef.to(acc.dtype) @ acc).to(torch.float64)  # shift-add over read cycles
-        p = y.view(M, self.n_out, self.design.cols_per_logical) @ self.k_coef  # over slices, polarity
-        if self.scale != 1.0:
-            p.mul_(self.scale)
+        p = self._shift_add(acc, M)
         if self.offset_term is not None:
             p.sub_(self.offset_term)
         return p
 
+    def per_crossbar(self, digits: torch.Tensor) -> torch.Tensor:
+        """digits [T, M, K] -> P of every row block's crossbars, [n_rb, M, N] float64:
+        what a column mask acts on (spec section 3: mask before the sum over crossbars)."""
+        T, M, K = digits.shape
+        flat = digits.reshape(T * M, K)
+        out = torch.stack([self._shift_add(self.column_codes(flat, rb), M) for rb in range(self.n_rb)])
+        if self.offset_rb is not None:
+            out.sub_(self.offset_rb.unsqueeze(1))
+        return out
+
     __call__ = forward
 
 
-def crossbar_mvm(levels: torch.Tensor, x: torch.Tensor, design: Design, adc_shift: int | None = None) -> torch.Tensor:
+def check_mask_codes(codes: torch.Tensor, shape: tuple, design: Design, what: str = "mask codes") -> torch.Tensor:
+    """Raise XbarError unless ``codes`` has ``shape`` and every code is in 0 .. 2^b_m - 1."""
+    top = (1 << design.mask.bits) - 1
+    codes = torch.as_tensor(codes)
+    if tuple(codes.shape) != tuple(shape):
+        raise XbarError(f"{what}: got shape {list(codes.shape)}; allowed: {list(shape)}")
+    if codes.dtype.is_floating_point or bool(((codes < 0) | (codes > top)).any()):
+        raise XbarError(f"{what}: got codes outside 0 .. {top}; allowed: integers in [0, {top}] (mask.bits = {design.mask.bits})")
+    return codes.to(torch.int64)
+
+
+def apply_column_masks(p_rb: torch.Tensor, codes_rb: torch.Tensor, design: Design) -> torch.Tensor:
+    """Spec section 3's column mask, then the sum over crossbars.
+
+    p_rb: P of each crossbar [n_rb, M, N] (exact integers, float64); codes_rb: [n_rb, N].
+    Code 0 gates the column (P' = 0); code i >= 1 takes e = mask.exponents[i-1]:
+    P' = P << e for e >= 0, P' = P >> -e (arithmetic, floor) for e < 0.
+    """
+    exps = torch.tensor((0,) + tuple(design.mask.exponents), dtype=torch.float64, device=p_rb.device)
+    e = exps[codes_rb].unsqueeze(1)  # [n_rb, 1, N]
+    masked = torch.floor(p_rb * torch.pow(2.0, e))  # a power-of-two scaling: exact, then floor
+    return masked.masked_fill_((codes_rb == 0).unsqueeze(1), 0.0).sum(0)
+
+
+def crossbar_mvm(levels: torch.Tensor, x: torch.Tensor, design: Design, adc_shift: int | None = None,
+                 mask_codes: torch.Tensor | None = None) -> torch.Tensor:
     """One crossbar: levels uint8 [R, C], integer inputs x [B, R] -> P int64 [B, L].
 
-    ``adc_shift`` None uses the design's shift (a0 for ``auto``). No faults, no masks.
+    ``adc_shift`` None uses the design's shift (a0 for ``auto``). ``mask_codes`` [L]: the
+    column mask of each logical column (spec section 3). No faults here.
     """
     R, C = design.crossbar.rows, design.crossbar.cols
     if levels.shape != (R, C):
@@ -230,7 +275,11 @@ def crossbar_mvm(levels: torch.Tensor, x: torch.Tensor, design: Design, adc_shif
     check_input_range(x, design)
     engine = CrossbarEngine(levels.unsqueeze(0), R, design.logical_cols, design, adc_shift)
     x_u = x.to(torch.int64) + design.input_offset
-    return engine(input_digits(x_u, design, engine.dtype)).round().to(torch.int64)
+    digits = input_digits(x_u, design, engine.dtype)
+    if mask_codes is None:
+        return engine(digits).round().to(torch.int64)
+    codes = check_mask_codes(mask_codes, (design.logical_cols,), design)
+    return apply_column_masks(engine.per_crossbar(digits), codes.unsqueeze(0), design).round().to(torch.int64)
 
 
-__all__ = ["CrossbarEngine", "crossbar_mvm", "map_weights", "input_digits", "check_input_range"]
+__all__ = ["CrossbarEngine", "apply_column_masks", "check_mask_codes", "crossbar_mvm", "map_weights", "input_digits", "check_input_range"]

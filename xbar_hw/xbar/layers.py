@@ -11,15 +11,18 @@ and the epilogue, so with a lossless ADC they agree bit for bit.
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 from ..design import Design
-from ..program import LayerProgram
-from .golden import F32_EXACT, CrossbarEngine, input_digits, int_dtype
+from .golden import F32_EXACT, CrossbarEngine, apply_column_masks, check_mask_codes, input_digits, int_dtype
 from .mapping import layer_weights
+
+if TYPE_CHECKING:  # annotations only: program.py imports this package
+    from ..program import LayerProgram
 
 PATHS = ("auto", "crossbar", "folded")
 #: bound on the elements of one chunk of bit-planes, so that intermediates stay cache-sized
@@ -70,6 +73,7 @@ class MappedLayer(nn.Module):
         self._engine = None
         self.chip = None  # a LayerChip (xbar_hw.xbar.analog) when running as a chip instance
         self.noise = None  # its ReadNoise, when the chip has read noise
+        self.mask_codes = self._codes_rb = None  # the active task's column masks
 
     # -------------------------------------------------------------- shared pieces
     @property
@@ -89,7 +93,7 @@ class MappedLayer(nn.Module):
         return torch.clamp(torch.round(x / self.lp.x_scale), lo, hi)
 
     def use_crossbar(self) -> bool:
-        if self.chip is not None:
+        if self.chip is not None or self.mask_codes is not None:
             return True
         if self.path == "auto":
             return not (self.design.lossless and bool((self.lp.adc_shift == 0).all()))
@@ -103,20 +107,47 @@ class MappedLayer(nn.Module):
     def crossbar_rows(self, rows: torch.Tensor) -> torch.Tensor:
         """Unsigned integer input rows [M, K] (offset applied) -> P [M, N] float64, in chunks
         that keep the bit-planes cache-sized."""
-        eng, T = self.engine, self.design.read_cycles
+        T = self.design.read_cycles
         width = max(self.lp.k_in, self.lp.n_out * self.design.cols_per_logical)
         step = max(1, CHUNK_ELEMENTS // (T * width))
         M = rows.shape[0]
         if M <= step:
-            out = eng(input_digits(rows, self.design, eng.dtype))
-        else:
-            out = torch.empty(M, self.lp.n_out, dtype=torch.float64, device=rows.device)
-            for i in range(0, M, step):
-                out[i : i + step] = eng(input_digits(rows[i : i + step], self.design, eng.dtype))
-        if self.chip is not None and self.chip.correction is not None:
-            # digital SAF correction at full precision: sum_r x_u[r] * (w - w_stored)[r, j]
-            out += rows.to(torch.float64) @ self.chip.correction.to(torch.float64)
+            return self._rows_chunk(rows)
+        out = torch.empty(M, self.lp.n_out, dtype=torch.float64, device=rows.device)
+        for i in range(0, M, step):
+            out[i : i + step] = self._rows_chunk(rows[i : i + step])
         return out
+
+    def _rows_chunk(self, rows: torch.Tensor) -> torch.Tensor:
+        """Spec order: ADC -> shift-add -> SAF correction -> column mask -> sum over crossbars."""
+        eng = self.engine
+        digits = input_digits(rows, self.design, eng.dtype)
+        correction = self.chip.correction if self.chip is not None else None
+        if self.mask_codes is None:
+            out = eng(digits)
+            if correction is not None:
+                # digital SAF correction at full precision: sum_r x_u[r] * (w - w_stored)[r, j]
+                out += rows.to(torch.float64) @ correction.to(torch.float64)
+            return out
+        p_rb = eng.per_crossbar(digits)
+        if correction is not None:
+            x = rows.to(torch.float64)
+            c = correction.to(torch.float64)
+            for rb, (r0, r1) in enumerate(eng.row_blocks):
+                p_rb[rb] += x[:, r0:r1] @ c[r0:r1]
+        return apply_column_masks(p_rb, self._codes_rb, self.design)
+
+    def set_mask_codes(self, codes: torch.Tensor | None) -> None:
+        """Column-mask codes of the active task, [crossbars, L] (None: no mask)."""
+        if codes is None:
+            self.mask_codes = self._codes_rb = None
+            return
+        d = self.design
+        codes = check_mask_codes(codes, (self.lp.n_crossbars, d.logical_cols), d, f"mask codes of layer {self.lp.name}")
+        n_rb, n_cb = self.lp.grid(d)
+        # crossbar cb * n_rb + rb, logical column j -> row block rb, output cb * L + j
+        self._codes_rb = codes.view(n_cb, n_rb, d.logical_cols).permute(1, 0, 2).reshape(n_rb, -1)[:, : self.lp.n_out]
+        self.mask_codes = codes
 
     def folded(self, x_u: torch.Tensor, product) -> torch.Tensor:
         """The exact integer product of unsigned inputs x_u, plane by plane in float32,
@@ -211,4 +242,18 @@ def set_path(module: nn.Module, path: str) -> nn.Module:
         raise field_error("path", path, ", ".join(PATHS))
     for m in mapped_layers(module):
         m.path = path
+    return module
+
+
+def set_column_masks(module: nn.Module, masks: dict[str, torch.Tensor] | None) -> nn.Module:
+    """Load a task's column-mask codes ({layer: [crossbars, L]}) into every mapped layer;
+    None removes them. A layer missing from ``masks`` is unmasked."""
+    from ..errors import XbarError
+
+    layers = {m.lp.name: m for m in mapped_layers(module)}
+    unknown = sorted(set(masks or {}) - set(layers))
+    if unknown:
+        raise XbarError(f"masks: got layers {unknown}; allowed: {sorted(layers)}")
+    for name, m in layers.items():
+        m.set_mask_codes((masks or {}).get(name))
     return module
