@@ -35,8 +35,11 @@ def cmd_design(args) -> int:
 
 # ---------------------------------------------------------------------------- train
 def _data(args):
+    from .adapt.tasks import TASKS, load_task
     from .data import load_dataset
 
+    if args.data in TASKS:
+        return load_task(args.data, seed=args.seed)
     return load_dataset(args.data, seed=args.seed, image_size=args.image_size, channels=args.channels)
 
 
@@ -96,7 +99,9 @@ def evaluate(program, data, model=None, progress=True, limit=None) -> dict:
     from .train import accuracy
     from .xbar.layers import set_path
 
-    x, y = data.x_test[:limit], data.y_test[:limit]
+    from .data import eval_subset
+
+    x, y = eval_subset(data, limit)
     t0 = time.time()
     mapped = program.build()
     doc = {"design": program.design.name, "data": data.name, "n_test": len(x), **program.summary()}
@@ -120,7 +125,9 @@ def evaluate_chips(program, data, design, chips: int, progress=True, limit=None,
     from .train import accuracy
     from .xbar.analog import Chip, attach_chip
 
-    x, y = data.x_test[:limit], data.y_test[:limit]
+    from .data import eval_subset
+
+    x, y = eval_subset(data, limit)
     mapped = program.build()
     cache = {} if cache is None else cache
     accs = [accuracy(attach_chip(mapped, Chip(program, design, i, cache)), x, y, progress=progress, desc=f"chip {i}")
@@ -291,6 +298,95 @@ def cmd_nia(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- adapt
+ADAPT_KEYS = ("method", "task", "accuracy", "proxy_accuracy", "mask_bits", "piggyback_mask_bits", "cells_written",
+              "pes_reprogrammed", "head_cells", "budget_pes", "pes_selected", "gated_columns", "weights_zeroed",
+              "seconds_per_epoch", "train_seconds", "eval_seconds", "n_test", "epochs", "seed")
+
+
+def cmd_backbone(args) -> int:
+    from .adapt.backbone import make_backbone
+    from .design import load_design
+
+    design = load_design(args.design)
+    program = make_backbone(design, epochs=args.epochs, seed=args.seed, progress=not args.quiet)
+    program.save(args.output)
+    doc = {**program.summary(), "backbone_pes": len(program.backbone_pes()), "float_acc": program.meta["float_acc"],
+           "output": str(args.output)}
+    _print_json(doc) if args.json else print(
+        f"backbone task_cnn on {program.meta['base_task']}: float accuracy {doc['float_acc']:.4f}; "
+        f"{doc['crossbars']} crossbars in {doc['pes']} PEs ({doc['backbone_pes']} shared) -> {args.output}")
+    return 0
+
+
+def cmd_adapt(args) -> int:
+    from .adapt import AdaptConfig, fit, get_method, list_tasks, load_task
+    from .design import load_design
+    from .errors import field_error
+    from .program import Program
+
+    if args.list_tasks:
+        for name in list_tasks():
+            print(name)
+        return 0
+    for opt in ("program", "task", "method", "output"):
+        if getattr(args, opt) is None:
+            raise XbarError(f"adapt: --{opt} is missing; allowed: --program P --task T --method M -o P2 (or --list-tasks)")
+    method = get_method(args.method)
+    if args.budget is not None and args.method != "xma2":
+        raise field_error("budget", args.budget, f"only with --method xma2 (got --method {args.method})")
+    cfg = AdaptConfig(epochs=args.epochs, seed=args.seed, budget=0.1 if args.budget is None else args.budget,
+                      eval_limit=args.eval_limit, progress=not args.quiet)
+    design = load_design(args.design) if args.design else None
+    program = Program.load(args.program, design)
+    data = load_task(args.task, seed=args.split_seed)
+    name = data.name if Path(args.task).is_dir() else args.task
+    entry = fit(program, data, method, cfg, name)
+    program.tasks[name] = entry
+    program.save(args.output)
+    doc = {k: entry.meta.get(k) for k in ADAPT_KEYS}
+    doc["budget"] = args.budget if args.method == "xma2" else None
+    doc["output"] = str(args.output)
+    _print_json(doc) if args.json else print(
+        f"{args.method} on {name}: accuracy {doc['accuracy']:.4f} through the crossbars; "
+        f"{doc['cells_written']} cells written per switch in {len(doc['pes_reprogrammed'])} PEs; "
+        f"{doc['mask_bits']} mask bits -> {args.output}")
+    return 0
+
+
+def cmd_diff(args) -> int:
+    """Cells whose level differs: between two Programs, or between two tasks of one."""
+    import csv
+
+    from .adapt.entry import diff_programs, switch_diff
+    from .io import atomic_path
+    from .program import Program
+
+    a = Program.load(args.program_a)
+    if args.program_b:
+        b = Program.load(args.program_b)
+        from .adapt.entry import task_view
+
+        va, _ = task_view(a, args.task_a)
+        vb, _ = task_view(b, args.task_b)
+        diff = diff_programs(va, vb, skip={a.head} if (args.task_a or args.task_b) else frozenset())
+    else:
+        diff = switch_diff(a, args.task_a, args.task_b)
+    if args.cells:
+        with atomic_path(args.cells) as tmp, open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(diff.COLUMNS)
+            w.writerows(diff.rows())
+    doc = {**diff.summary(), "from": args.task_a or "base", "to": args.task_b or "base"}
+    if args.json:
+        _print_json(doc)
+    else:
+        print(f"{doc['cells_written']} cells differ in {len(doc['pes_reprogrammed'])} PEs")
+        for pe, n in doc["per_pe"].items():
+            print(f"  PE {pe:4d}: {n} cells")
+    return 0
+
+
 # ---------------------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
     """The end-to-end run on one design: train, map, evaluate; results in DIR."""
@@ -338,7 +434,7 @@ def cmd_demo(args) -> int:
 
 # ---------------------------------------------------------------------------- parser
 def _add_data(p, default=None):
-    p.add_argument("--data", default=default, help="mnist5k, digits, or a folder in ImageFolder layout")
+    p.add_argument("--data", default=default, help="mnist5k, digits, a task of `xbar-hw adapt --list-tasks`, or a folder in ImageFolder layout")
     p.add_argument("--image-size", type=int, default=28, help="side of folder images after resizing (pixels)")
     p.add_argument("--channels", type=int, default=1, choices=(1, 3), help="channels of folder images")
     p.add_argument("--seed", type=int, default=0, help="seed of the data split and of training")
@@ -356,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a float model (safetensors + JSON header)")
     _add_data(p, "mnist5k")
-    p.add_argument("--arch", default="mnist_cnn", choices=("mnist_cnn", "resnet20"))
+    p.add_argument("--arch", default="mnist_cnn", choices=("mnist_cnn", "task_cnn", "resnet20"))
     p.add_argument("--width", type=int, default=16, help="channels of mnist_cnn's first conv")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -380,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--design")
     _add_data(p)
     p.add_argument("--calibration", type=int, default=512)
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N test samples")
+    p.add_argument("--limit", type=int, default=None, help="evaluate N test samples (a fixed random subset)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     _add_nonideal(p)
@@ -412,6 +508,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _add_nonideal(p)
     p.set_defaults(func=cmd_nia)
+
+    p = sub.add_parser("backbone", help="train task_cnn on the base task (MNIST 0-4) and map it: the shared backbone")
+    p.add_argument("--design", default="designs/default.yaml")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_backbone)
+
+    p = sub.add_parser("adapt", help="adapt a programmed backbone to a new task; adds the task's entry to the Program")
+    p.add_argument("--list-tasks", action="store_true", help="print the built-in tasks, one a line")
+    p.add_argument("--program", help="the backbone Program (from `xbar-hw backbone` or `xbar-hw map`)")
+    p.add_argument("--design", help="refuse a Program mapped for another design")
+    p.add_argument("--task", help="a built-in task (see --list-tasks) or a folder in ImageFolder layout")
+    p.add_argument("--method", help="finetune, classifier, piggyback, xbm, xma or xma2")
+    p.add_argument("--budget", type=float, default=None, help="xma2: fraction of the backbone's PEs it may reprogram (default 0.1)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0, help="seed of the head, the masks and the shuffling")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the task's train/test split")
+    p.add_argument("--eval-limit", type=int, default=None, help="evaluate N test samples (a fixed random subset)")
+    p.add_argument("-o", "--output")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_adapt)
+
+    p = sub.add_parser("diff", help="the cells whose level differs between two Programs or two tasks")
+    p.add_argument("program_a")
+    p.add_argument("program_b", nargs="?")
+    p.add_argument("--task-a", default=None, help="task active in the first Program (default: its base task)")
+    p.add_argument("--task-b", default=None, help="task active in the second (or the same) Program")
+    p.add_argument("--cells", default=None, help="write every differing cell to this CSV file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("demo", help="the end-to-end run on a design: train, map, evaluate")
     p.add_argument("--design", default="designs/default.yaml")

@@ -106,6 +106,17 @@ def image_folder(root: str | Path, image_size: int = 28, channels: int = 1, seed
     return _make(root.name, np.stack(xs), np.asarray(ys), classes, test_fraction, seed)
 
 
+def eval_subset(data: Dataset, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test samples evaluated: all, or ``limit`` of them drawn by a fixed
+    permutation (seed 0 for every method and seed, so all are scored on the same samples;
+    the test sets are stored class by class, so a plain prefix would miss classes)."""
+    n = len(data.x_test)
+    if limit is None or limit >= n:
+        return data.x_test, data.y_test
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:limit].sort().values
+    return data.x_test[idx], data.y_test[idx]
+
+
 def load_dataset(name: str, seed: int = 0, image_size: int = 28, channels: int = 1) -> Dataset:
     """``mnist5k``, ``digits`` or a folder path (ImageFolder layout)."""
     if name == "mnist5k":

@@ -24,6 +24,33 @@ class MnistCNN(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class TaskCNN(nn.Module):
+    """The adaptation backbone: four 3x3 conv layers (ReLU, 2x2 max-pool after each of the
+    first three), global average pooling and a linear head ``fc``, the one layer that is
+    replaced per task. On the default design (8 crossbars per PE) the four conv layers span
+    2 + 12 + 40 + 144 crossbars in 1 + 2 + 5 + 18 = 26 PEs, so a reprogramming budget of a
+    few percent of PEs still has PEs to choose between; most weights sit at low resolution
+    (7x7 and 3x3), which keeps the bit-serial crossbar evaluation affordable."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: tuple = (32, 64, 128, 256)):
+        super().__init__()
+        w1, w2, w3, w4 = widths
+        self.conv1 = nn.Conv2d(in_channels, w1, 3, padding=1)
+        self.conv2 = nn.Conv2d(w1, w2, 3, padding=1)
+        self.conv3 = nn.Conv2d(w2, w3, 3, padding=1)
+        self.conv4 = nn.Conv2d(w3, w4, 3, padding=1)
+        self.fc = nn.Linear(w4, num_classes)
+
+    def features(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv3(x)), 2)
+        return F.adaptive_avg_pool2d(F.relu(self.conv4(x)), 1).flatten(1)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__()
@@ -63,7 +90,9 @@ class ResNet20(nn.Module):
         return self.fc(x)
 
 
-ARCHS = {"mnist_cnn": MnistCNN, "resnet20": ResNet20}
+ARCHS = {"mnist_cnn": MnistCNN, "task_cnn": TaskCNN, "resnet20": ResNet20}
+#: the layer each architecture replaces per task (its classifier head)
+HEADS = {"mnist_cnn": "fc", "task_cnn": "fc", "resnet20": "fc"}
 
 
 def build_model(arch: str, seed: int | None = None, **kwargs) -> nn.Module:

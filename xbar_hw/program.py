@@ -83,6 +83,8 @@ class Program:
     #: the float model this Program was converted from (in memory only, never saved): lets
     #: :meth:`build` rebuild models outside the zoo in the session that mapped them
     source: nn.Module | None = field(default=None, repr=False, compare=False)
+    #: task entries (xbar_hw.adapt.entry.TaskEntry) by task name
+    tasks: dict = field(default_factory=dict)
 
     @property
     def n_pes(self) -> int:
@@ -105,19 +107,19 @@ class Program:
     def save(self, path: str | Path) -> None:
         tensors = {f"digital.{k}": v for k, v in self.digital.items()}
         for name, lp in self.layers.items():
-            tensors[f"{name}.levels"] = lp.levels.to(torch.uint8)
-            tensors[f"{name}.adc_shift"] = lp.adc_shift.to(torch.int64)
-            tensors[f"{name}.w_scale"] = lp.w_scale.to(torch.float32)
-            if lp.bias is not None:
-                tensors[f"{name}.bias"] = lp.bias.to(torch.float32)
-            if lp.faults is not None:
-                tensors[f"{name}.faults"] = lp.faults.to(torch.int64)
+            tensors.update(_layer_tensors(f"{name}.", lp))
+        tasks = []
+        for i, (tname, entry) in enumerate(self.tasks.items()):
+            t, doc = entry.to_tensors(f"task.{i}.")
+            tensors.update(t)
+            tasks.append({**doc, "name": tname})  # the key names the task
         doc = {
             "format_version": FORMAT_VERSION,
             "design": self.design.to_dict(),
             "design_fingerprint": self.design.mapping_fingerprint(),
             "model": self.model,
             "layers": [lp.json() for lp in self.layers.values()],
+            "tasks": tasks,
             "meta": self.meta,
         }
         save_tensors(path, tensors, META_KEY, doc)
@@ -125,6 +127,8 @@ class Program:
     @classmethod
     def load(cls, path: str | Path, design: Design | None = None) -> "Program":
         """Read a Program; with ``design``, refuse one mapped for another design."""
+        from .adapt.entry import TaskEntry
+
         tensors, doc = load_tensors(path, META_KEY, "program")
         if doc.get("format_version") != FORMAT_VERSION:
             raise XbarError(
@@ -133,28 +137,40 @@ class Program:
         stored = design_from_dict(doc["design"])
         if design is not None:
             check_same_design(stored, design, str(path))
-        layers = {}
         try:
-            for lj in doc["layers"]:
-                n = lj["name"]
-                layers[n] = LayerProgram(
-                    name=n,
-                    kind=lj["kind"],
-                    k_in=lj["k_in"],
-                    n_out=lj["n_out"],
-                    levels=tensors[f"{n}.levels"],
-                    adc_shift=tensors[f"{n}.adc_shift"],
-                    w_scale=tensors[f"{n}.w_scale"],
-                    x_scale=float(lj["x_scale"]),
-                    bias=tensors.get(f"{n}.bias"),
-                    conv=lj["conv"],
-                    first_pe=lj["first_pe"],
-                    faults=tensors.get(f"{n}.faults"),
-                )
+            layers = {lj["name"]: _layer_from(f"{lj['name']}.", lj, tensors) for lj in doc["layers"]}
+            tasks = {}
+            for i, tj in enumerate(doc.get("tasks", [])):
+                entry = TaskEntry.from_tensors(f"task.{i}.", tj, tensors)
+                tasks[entry.name] = entry
         except KeyError as exc:
             raise XbarError(f"program: {path} lacks entry {exc}; it is damaged or from another tool") from None
         digital = {k[len("digital.") :]: v for k, v in tensors.items() if k.startswith("digital.")}
-        return cls(stored, layers, doc.get("model"), digital, doc.get("meta", {}))
+        return cls(stored, layers, doc.get("model"), digital, doc.get("meta", {}), tasks=tasks)
+
+    @property
+    def head(self) -> str:
+        """The layer that each task replaces: its classifier head (the zoo's, else the last layer)."""
+        from .models import HEADS
+
+        if self.meta.get("head") in self.layers:
+            return self.meta["head"]
+        arch = (self.model or {}).get("arch")
+        if HEADS.get(arch) in self.layers:
+            return HEADS[arch]
+        return list(self.layers)[-1]
+
+    def backbone_pes(self) -> list[int]:
+        """The PEs of every layer but the head: the PEs that tasks share."""
+        d = self.design
+        return sorted({int(p) for n, lp in self.layers.items() if n != self.head for p in lp.crossbar_pe(d).unique()})
+
+    def task(self, name: str):
+        """The entry of task ``name`` (a :class:`xbar_hw.adapt.entry.TaskEntry`)."""
+        if name not in self.tasks:
+            raise XbarError(f"task: got {name!r}; allowed: one of this Program's tasks {sorted(self.tasks)}"
+                            if self.tasks else f"task: got {name!r}; allowed: none (this Program holds no task entry)")
+        return self.tasks[name]
 
     # ------------------------------------------------------------------ execution
     def build(self, model: nn.Module | None = None, device: str | torch.device | None = None) -> nn.Module:
@@ -165,6 +181,36 @@ class Program:
         from .xbar.convert import assemble
 
         return assemble(self, model, device)
+
+
+def _layer_tensors(prefix: str, lp: LayerProgram) -> dict[str, torch.Tensor]:
+    t = {
+        f"{prefix}levels": lp.levels.to(torch.uint8),
+        f"{prefix}adc_shift": lp.adc_shift.to(torch.int64),
+        f"{prefix}w_scale": lp.w_scale.to(torch.float32),
+    }
+    if lp.bias is not None:
+        t[f"{prefix}bias"] = lp.bias.to(torch.float32)
+    if lp.faults is not None:
+        t[f"{prefix}faults"] = lp.faults.to(torch.int64)
+    return t
+
+
+def _layer_from(prefix: str, lj: dict, tensors: dict) -> LayerProgram:
+    return LayerProgram(
+        name=lj["name"],
+        kind=lj["kind"],
+        k_in=lj["k_in"],
+        n_out=lj["n_out"],
+        levels=tensors[f"{prefix}levels"],
+        adc_shift=tensors[f"{prefix}adc_shift"],
+        w_scale=tensors[f"{prefix}w_scale"],
+        x_scale=float(lj["x_scale"]),
+        bias=tensors.get(f"{prefix}bias"),
+        conv=lj["conv"],
+        first_pe=lj["first_pe"],
+        faults=tensors.get(f"{prefix}faults"),
+    )
 
 
 def check_same_design(stored: Design, design: Design, where: str) -> None:
