@@ -348,4 +348,11 @@ def test_demo_end_to_end(tmp_path):
     for key in ("float_acc", "quant_acc", "mapped_acc"):
         assert 0.5 < doc[key] <= 1.0, (key, doc[key])
     assert doc["design"] == "tiny" and doc["crossbars"] > 0
-    assert sorted(p.name for p in out.iterdir()) == ["evaluate.json", "model.safetensors", "program.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == ["adapt.json", "backbone.safetensors", "evaluate.json",
+                                                     "model.safetensors", "program.safetensors", "tasks.safetensors"]
+    adapt = json.loads((out / "adapt.json").read_text())
+    assert adapt["xma"]["cells_written"] == 0 and adapt["xma"]["method"] == "xma"
+    assert len(adapt["xma2"]["pes_reprogrammed"]) <= int(0.1 * adapt["backbone"]["backbone_pes"])
+    from xbar_hw.program import Program
+
+    assert sorted(Program.load(out / "tasks.safetensors").tasks) == ["split_mnist_5_9.xma", "split_mnist_5_9.xma2"]

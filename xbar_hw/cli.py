@@ -387,6 +387,75 @@ def cmd_diff(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- energy and report
+ENERGY_KEYS = ("pe_power_mw", "tile_power_mw", "adc_share", "cycles_per_mvm", "area_mm2", "pe_area_um2",
+               "energy_per_mvm_pj", "clock_hz", "technology", "design")
+
+
+def cmd_energy(args) -> int:
+    """A design's peak power, ADC share, cycles and area; with a Program, its energy per
+    inference on a workload."""
+    from .design import load_design
+    from .energy import design_report, program_report
+    from .program import Program
+
+    design = load_design(args.design)
+    rep = design_report(design)
+    doc = {k: rep[k] for k in ENERGY_KEYS}
+    doc["energy_per_inference_pj"] = None
+    if args.program:
+        program = Program.load(args.program, design)
+        program = Program(design, program.layers, program.model, program.digital, program.meta, tasks=program.tasks)
+        x = _workload(args, program, args.task)
+        prep = program_report(program, x, args.task)
+        doc["energy_per_inference_pj"] = prep["energy_per_inference_pj"]
+        doc["program"] = {k: prep[k] for k in ("energy_by_layer_pj", "energy_by_component_pj", "cycles_per_inference",
+                                               "latency_s", "images", "task", "pes", "tiles", "adc_share")}
+    if args.json:
+        _print_json(doc)
+    else:
+        print(f"design {design.name} ({rep['technology']}): PE {doc['pe_power_mw']:.2f} mW, tile {doc['tile_power_mw']:.1f} mW "
+              f"(ADC {100 * doc['adc_share']:.1f}%), {doc['cycles_per_mvm']} cycles per MVM, tile area {doc['area_mm2']:.3f} mm2")
+        if args.program:
+            print(f"program {args.program}: {doc['energy_per_inference_pj'] / 1e3:.2f} nJ per inference on "
+                  f"{doc['program']['images']} images, {doc['program']['cycles_per_inference']:.0f} cycles")
+    return 0
+
+
+def _workload(args, program, task=None):
+    """Test images a Program's task runs on: the task's data (entries record it), else --data."""
+    from .adapt.tasks import TASKS, load_task
+    from .data import eval_subset
+
+    name = None
+    if task is not None:
+        name = program.task(task).meta.get("task", task)
+    name = name or args.data or program.meta.get("base_task") or program.meta.get("data") or "mnist5k"
+    data = load_task(name, 0) if name in TASKS else _data(argparse.Namespace(data=name, seed=0, image_size=28, channels=1))
+    return eval_subset(data, args.images)[0]
+
+
+def cmd_report(args) -> int:
+    from .energy.report import build_report, merge_programs, write_report
+
+    program = merge_programs(args.program)
+    tasks = args.tasks or list(program.tasks)
+    if not tasks:
+        raise XbarError("report: the Program holds no task entry; allowed: a Program written by `xbar-hw adapt`")
+    for t in tasks:
+        program.task(t)
+    workloads = {t: _workload(args, program, t) for t in tasks}
+    doc = build_report(program, workloads, tasks)
+    write_report(doc, Path(args.output))
+    if args.json:
+        _print_json({"methods": {m: {k: v[k] for k in ("cells_written", "switch_energy_pj", "inference_energy_pj", "accuracy")}
+                                 for m, v in doc["methods"].items()}, "claims": doc["claims"], "output": args.output})
+    else:
+        print(f"report on {len(tasks)} task(s) -> {args.output}/report.md, report.json, energy_breakdown.png, "
+              "energy_vs_inferences.png, lifetime.png")
+    return 0
+
+
 # ---------------------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
     """The end-to-end run on one design: train, map, evaluate; results in DIR."""
@@ -401,21 +470,21 @@ def cmd_demo(args) -> int:
     design = load_design(args.design)
     args.data = "mnist5k"
     data = _data(args)
-    print(f"[1/4] train mnist_cnn on MNIST-5k ({len(data.x_train)} train / {len(data.x_test)} test, {args.epochs} epochs)")
+    print(f"[1/5] train mnist_cnn on MNIST-5k ({len(data.x_train)} train / {len(data.x_test)} test, {args.epochs} epochs)")
     kwargs = {"in_channels": 1, "num_classes": 10, "in_size": 28, "width": 16}
     model = train(build_model("mnist_cnn", seed=args.seed, **kwargs), data, epochs=args.epochs, seed=args.seed, progress=not args.quiet).cpu()
     save_model(model, "mnist_cnn", kwargs, out / "model.safetensors",
                {"data": "mnist5k", "seed": args.seed, "epochs": args.epochs, "test_acc": accuracy(model, data.x_test, data.y_test)})
-    print(f"[2/4] map onto design {design.name}")
+    print(f"[2/5] map onto design {design.name}")
     program = convert_to_program(model, design, data.x_train[:512], {"arch": "mnist_cnn", "kwargs": kwargs},
                                  {"data": "mnist5k", "seed": args.seed})
     program.save(out / "program.safetensors")
-    print("[3/4] evaluate float, quantized and mapped inference")
+    print("[3/5] evaluate float, quantized and mapped inference")
     program = Program.load(out / "program.safetensors", design)
     result = evaluate(program, data, model, progress=not args.quiet)
     print(f"float {result['float_acc']:.4f}  quantized {result['quant_acc']:.4f}  mapped {result['mapped_acc']:.4f}"
           f"  on {result['crossbars']} crossbars in {result['pes']} PEs")
-    print("[4/4] non-ideal chips: stuck-at faults at PytorX's rates (1.75% SA0, 9.04% SA1) and read noise")
+    print("[4/5] non-ideal chips: stuck-at faults at PytorX's rates (1.75% SA0, 9.04% SA1) and read noise")
     result["nonideal"] = {}
     cases = {
         "saf_uncorrected": {"saf": {"sa0": 0.0175, "sa1": 0.0904, "correct": False}},
@@ -428,8 +497,36 @@ def cmd_demo(args) -> int:
         result["nonideal"][key] = {k: res[k] for k in ("chips", "chip_acc_mean", "chip_acc_std")}
         print(f"  {key:16s} {res['chip_acc_mean']:.4f} +- {res['chip_acc_std']:.4f} over {chips} chip(s)")
     write_text(out / "evaluate.json", json.dumps(result, indent=2, sort_keys=True) + "\n")
-    print(f"results in {out}/: model.safetensors, program.safetensors, evaluate.json")
+    adapt = demo_adapt(design, out, args)
+    write_text(out / "adapt.json", json.dumps(adapt, indent=2, sort_keys=True) + "\n")
+    print(f"results in {out}/: model.safetensors, program.safetensors, evaluate.json, backbone.safetensors,"
+          " tasks.safetensors, adapt.json")
     return 0
+
+
+def demo_adapt(design, out: Path, args) -> dict:
+    """Demo step 5: a task_cnn backbone on MNIST 0-4, adapted to Split MNIST 5-9 by XMA
+    (column masks, no writes) and XMA² (10% of PEs reprogrammed)."""
+    from .adapt import AdaptConfig, fit, get_method, load_task
+    from .adapt.backbone import make_backbone
+
+    epochs = max(1, min(args.epochs, 3))
+    print(f"[5/5] adapt: task_cnn backbone on MNIST 0-4 ({epochs} epochs), then Split MNIST 5-9 by XMA and XMA²")
+    program = make_backbone(design, epochs=epochs, seed=args.seed, progress=not args.quiet)
+    program.save(out / "backbone.safetensors")
+    data = load_task("split_mnist_5_9", args.seed)
+    doc = {"backbone": {**program.summary(), "backbone_pes": len(program.backbone_pes()),
+                        "float_acc": program.meta["float_acc"]}}
+    for method in ("xma", "xma2"):
+        cfg = AdaptConfig(epochs=epochs, seed=args.seed, budget=0.1, eval_limit=200, progress=not args.quiet)
+        entry = fit(program, data, get_method(method), cfg, f"split_mnist_5_9.{method}")
+        program.tasks[entry.name] = entry
+        doc[method] = {k: entry.meta.get(k) for k in ADAPT_KEYS}
+        print(f"  {method:5s} accuracy {entry.meta['accuracy']:.4f} through the crossbars; "
+              f"{entry.meta['cells_written']} cells written in {len(entry.meta['pes_reprogrammed'])} of "
+              f"{doc['backbone']['backbone_pes']} PEs; {entry.meta['mask_bits']} mask bits")
+    program.save(out / "tasks.safetensors")
+    return doc
 
 
 # ---------------------------------------------------------------------------- parser
@@ -543,7 +640,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_diff)
 
-    p = sub.add_parser("demo", help="the end-to-end run on a design: train, map, evaluate")
+    p = sub.add_parser("energy", help="peak power, ADC share, cycles and area of a design; energy per inference of a Program")
+    p.add_argument("design")
+    p.add_argument("--program", help="a Program mapped with this design")
+    p.add_argument("--task", default=None, help="the Program's task to run (default: its base task)")
+    p.add_argument("--data", default=None, help="workload: a task or data set (default: the one the Program was mapped on)")
+    p.add_argument("--images", type=int, default=16, help="workload images")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_energy)
+
+    p = sub.add_parser("report", help="energy, writes and lifetime of each adaptation method: Markdown, JSON, PNG")
+    p.add_argument("--program", nargs="+", required=True, help="Programs of one backbone holding task entries")
+    p.add_argument("--tasks", nargs="+", default=None, help="task keys to include (default: all)")
+    p.add_argument("--data", default=None)
+    p.add_argument("--images", type=int, default=16, help="workload images per task")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="the end-to-end run on a design: train, map, evaluate, adapt")
     p.add_argument("--design", default="designs/default.yaml")
     p.add_argument("-o", "--output", default="out/demo")
     p.add_argument("--epochs", type=int, default=5)

@@ -91,9 +91,14 @@ class PeSpec:
 
 @dataclass(frozen=True)
 class TileSpec:
-    """A tile: ``pes`` PEs sharing buffers and a router (cost model only)."""
+    """A tile: ``pes`` PEs sharing buffers and a router (cost model only).
+
+    ``clock_hz``: the periphery clock in hertz (Hz); each ADC converts one column per
+    clock. Default 1.2 GHz: ISAAC's 8-bit ADC at 1.2 GS/s (ISCA 2016, Table I).
+    """
 
     pes: int = field(default=12, metadata=_int(1, 1024))
+    clock_hz: float = field(default=1.2e9, metadata=_float(0.0))
 
 
 @dataclass(frozen=True)
@@ -216,7 +221,11 @@ class Design:
     device: DeviceSpec = field(default_factory=DeviceSpec)
     mask: MaskSpec = field(default_factory=MaskSpec)
     nonideal: NonidealSpec = field(default_factory=NonidealSpec)
-    technology: str = field(default="isaac-32nm", metadata=_choice(*TECHNOLOGIES))
+    #: a shipped table (isaac-32nm, neurosim-22nm) or a path to a YAML table of that format
+    technology: str = field(default="isaac-32nm", metadata={"kind": "technology"})
+    #: entries of the table replaced by this design: {"section.entry": value} (for example
+    #: {"device.write_pj_per_pulse": 3.2}, {"events.adc_conversion_pj.8": 1.5})
+    technology_overrides: dict = field(default_factory=dict, metadata={"kind": "numbers"})
 
     # ---------------------------------------------------------------- derived (spec section 3)
     @property
@@ -388,6 +397,19 @@ def _check_value(path: str, value, meta: dict):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 62:
             raise field_error(path, value, "'auto', 'calibrated' or an integer in [0, 62]")
         return value
+    if kind == "technology":
+        if value in TECHNOLOGIES or (isinstance(value, str) and value.endswith((".yaml", ".yml"))):
+            return value
+        raise field_error(path, value, "one of " + ", ".join(TECHNOLOGIES) + ", or a path to a .yaml technology table")
+    if kind == "numbers":
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+            for k, v in value.items()
+        ):
+            raise field_error(path, value, "a mapping of table entries (section.entry) to numbers >= 0")
+        return dict(value)
     if kind == "intlist":
         if not isinstance(value, (list, tuple)) or not all(
             isinstance(v, int) and not isinstance(v, bool) and meta["lo"] <= v <= meta["hi"] for v in value
