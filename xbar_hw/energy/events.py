@@ -110,9 +110,12 @@ def layer_input_stats(program: Program, x: torch.Tensor, masks: dict | None = No
     """Per mapped layer: (input vectors seen, row drives with a non-zero digit per row [K]
     summed over the T read cycles) on workload ``x``. The activations come from the exact
     integer product (the folded path), which the crossbar path equals up to ADC rounding."""
-    from ..xbar.golden import input_digits
     from ..xbar.layers import mapped_layers, set_column_masks, set_path
 
+    d = program.design
+    # non-zero digits of every input value: one gather per row instead of T digit planes
+    values = torch.arange(1 << d.inputs.bits, dtype=torch.int64)
+    lut = sum(((values >> (t * d.inputs.dac_bits)) & d.digit_max).ne(0).to(torch.int64) for t in range(d.read_cycles))
     net = program.build(model)
     set_path(net, "folded")
     set_column_masks(net, None)
@@ -121,8 +124,7 @@ def layer_input_stats(program: Program, x: torch.Tensor, masks: dict | None = No
     for m in mapped_layers(net):
         def observe(mod, args, name=m.lp.name):
             rows = mod.input_rows(mod.quantize_input(args[0]))
-            digits = input_digits(rows, program.design, torch.uint8)  # [T, M, K]
-            nz = (digits != 0).sum((0, 1), dtype=torch.int64)
+            nz = lut[rows.to(torch.int64)].sum(0)
             acc = stats.setdefault(name, [0, torch.zeros_like(nz)])
             acc[0] += rows.shape[0]
             acc[1] += nz
