@@ -35,21 +35,27 @@ DESIGNS = Path(__file__).resolve().parent.parent / "designs"
 TINY = load_design(DESIGNS / "tiny.yaml")
 
 # Hand-made geometries: odd sizes, A not dividing the columns, b_x not a multiple of v,
-# signed inputs, unused physical columns, s = 1, mask.bits = 1 and 3.
+# signed inputs, unused physical columns, s = 1, mask.bits = 1 and 3. Their clocks give
+# small analog settles S = ceil(clock / read_frequency) (10 MHz reads), on both sides of
+# the conversion cycles per read c (tiny.yaml has S = c = 4):
+# ODD S = 3 < c = 7 (and its SAF test is bound by the fault table), WIDE S = 1 < c = 3,
+# LOSSLESS S = 9 > c = 7 (clock 8.5e7: not a whole multiple of the read frequency).
 ODD = design_from_dict({
     "name": "odd", "crossbar": {"rows": 12, "cols": 22, "cell_bits": 2}, "weights": {"bits": 5},
     "inputs": {"bits": 5, "signed": True, "dac_bits": 2}, "adc": {"bits": 4, "per_crossbar": 3},
     "pe": {"crossbars": 3}, "mask": {"bits": 3, "exponents": [-3, -2, -1, 0, 1, 2, 3]},
+    "tile": {"clock_hz": 3e7},
 })
 WIDE = design_from_dict({
     "name": "wide", "crossbar": {"rows": 8, "cols": 12, "cell_bits": 3}, "weights": {"bits": 4},
     "inputs": {"bits": 3, "dac_bits": 3}, "adc": {"bits": 6, "per_crossbar": 5},
     "pe": {"crossbars": 2}, "mask": {"bits": 1, "exponents": [0]},
+    "tile": {"clock_hz": 1e7},
 })
 LOSSLESS = design_from_dict({
     "name": "lossless_small", "crossbar": {"rows": 8, "cols": 15, "cell_bits": 1}, "weights": {"bits": 8},
     "inputs": {"bits": 4, "signed": True}, "adc": {"bits": 4, "per_crossbar": 2, "shift": 0},
-    "pe": {"crossbars": 2},
+    "pe": {"crossbars": 2}, "tile": {"clock_hz": 8.5e7},
 })
 
 
@@ -189,6 +195,25 @@ def configure(design, shifts=None, codes=None, colsums=None, faults=None, group=
 # --------------------------------------------------------------------------- components
 
 
+async def _apply(ctx, dut, digits):
+    """New digits on the rows from a clock edge where ``apply`` is high (as the PE's
+    registers change them)."""
+    ctx.set(dut.apply, 1)
+    await ctx.tick()
+    ctx.set(dut.apply, 0)
+    ctx.set(dut.digits, digits)
+
+
+async def _apply_and_sample(ctx, dut, digits, settle):
+    """Apply ``digits`` to the rows, sample them ``settle`` clock edges later."""
+    await _apply(ctx, dut, digits)
+    for _ in range(settle - 1):
+        await ctx.tick()
+    ctx.set(dut.sample, 1)
+    await ctx.tick()
+    ctx.set(dut.sample, 0)
+
+
 def test_crossbar_array_sums_and_write_counters():
     d = TINY
     gen = torch.Generator().manual_seed(1)
@@ -209,13 +234,71 @@ def test_crossbar_array_sums_and_write_counters():
         assert ctx.get(dut.changes) == int((lv != 0).sum())  # cells start at level 0
         for digits in ([1] * d.crossbar.rows, [0] * d.crossbar.rows,
                        [int(v) for v in torch.randint(0, 2, (d.crossbar.rows,), generator=gen)]):
-            ctx.set(dut.digits, digits)
+            await _apply_and_sample(ctx, dut, digits, d.settle_cycles)
             for c0 in range(0, d.crossbar.cols, d.adc.per_crossbar):
                 cols = [(c0 + a) % d.crossbar.cols for a in range(d.adc.per_crossbar)]
                 ctx.set(dut.col, cols)
                 sums = [int(v) for v in ctx.get(dut.sums)]
                 exp = [sum(digits[r] * int(lv[r, c]) for r in range(d.crossbar.rows)) for c in cols]
                 assert sums == exp
+
+    simulate(dut, tb)
+
+
+@pytest.mark.parametrize("design", [TINY, WIDE, LOSSLESS], ids=lambda d: d.name)
+def test_crossbar_array_settle_and_sample_and_hold(design):
+    """A sample S = settle_cycles clock edges after the digits were applied holds their
+    sums; one edge earlier it holds the stale sums of the last settled digits (zero after
+    reset); the held sums stay while the rows carry the next digits."""
+    S = design.settle_cycles
+    R, C = design.crossbar.rows, design.crossbar.cols
+    gen = torch.Generator().manual_seed(6)
+    lv = random_levels(design, gen)
+    dut = CrossbarArray(design)
+    vmax = design.digit_max
+    d1 = [vmax] * R
+    d2 = [int(v) for v in torch.randint(0, vmax + 1, (R,), generator=gen)]
+    d2[0] = 0  # d2 differs from d1 on row 0
+
+    def expect(digits):
+        return [sum(digits[r] * int(lv[r, c]) for r in range(R)) for c in range(C)]
+
+    async def read_all(ctx):
+        out = []
+        for c0 in range(0, C, design.adc.per_crossbar):
+            cols = [min(c0 + a, C - 1) for a in range(design.adc.per_crossbar)]
+            ctx.set(dut.col, cols)
+            out += [int(v) for v in ctx.get(dut.sums)][: C - c0]
+        return out
+
+    async def tb(ctx, top):
+        for b in driver.program_beats(lv, 0):
+            ctx.set(dut.prog, {k: b[k] for k in ("row", "col", "level")})
+            ctx.set(dut.prog_we, 1)
+            await ctx.tick()
+        ctx.set(dut.prog_we, 0)
+        assert expect(d1) != expect(d2) and expect(d1) != expect([0] * R)
+        if S > 1:  # sampled one edge too early: the stale (reset) sums
+            await _apply_and_sample(ctx, dut, d1, S - 1)
+            assert await read_all(ctx) == expect([0] * R)
+        await _apply_and_sample(ctx, dut, d1, S)
+        assert await read_all(ctx) == expect(d1)
+        # the next digits settle while the held sums stay
+        await _apply(ctx, dut, d2)
+        for _ in range(S + 2):
+            assert await read_all(ctx) == expect(d1)
+            await ctx.tick()
+        ctx.set(dut.sample, 1)
+        await ctx.tick()
+        ctx.set(dut.sample, 0)
+        assert await read_all(ctx) == expect(d2)
+        if S > 1:  # too early again: the last settled digits, d2, not d1
+            await _apply_and_sample(ctx, dut, d1, S - 1)
+            assert await read_all(ctx) == expect(d2)
+        ctx.set(top.cd.rst, 1)
+        await ctx.tick()
+        ctx.set(top.cd.rst, 0)
+        assert await read_all(ctx) == expect([0] * R)
 
     simulate(dut, tb)
 
@@ -350,7 +433,7 @@ def _codes_cycle(design, gen):
     return codes
 
 
-@pytest.mark.parametrize("design", [TINY, ODD, WIDE], ids=lambda d: d.name)
+@pytest.mark.parametrize("design", [TINY, ODD, WIDE, LOSSLESS], ids=lambda d: d.name)
 def test_pe_matches_golden_and_cycle_model(design):
     """Random and all-max levels and inputs, per-crossbar ADC shifts (0, the design's, a
     small one that clips), every mask code and gated columns: bit-exact outputs, the cycle
@@ -637,6 +720,8 @@ def small_designs(draw):
         "adc": {"bits": draw(st.integers(1, 7)), "per_crossbar": draw(st.integers(1, cols))},
         "pe": {"crossbars": draw(st.integers(1, 3))},
         "mask": {"bits": bits, "exponents": draw(st.lists(st.integers(-3, 3), min_size=2**bits - 1, max_size=2**bits - 1))},
+        # settle S = 1 .. 5 cycles at 10 MHz reads (2.5 rounds up to 3)
+        "tile": {"clock_hz": 1e7 * draw(st.sampled_from([1, 2, 2.5, 4, 5]))},
     }), draw(st.integers(0, 2**16))
 
 
@@ -696,12 +781,31 @@ def test_pe_default_design_sparse_cells():
 
 
 def test_cycle_formula_values():
-    d = TINY  # T = 4, 16 used columns over 4 ADCs: 4 conversion cycles per read cycle
-    assert cycles_per_mvm(d) == 1 + 4 * 4 + 1 + 4
-    assert cycles_per_mvm(d, gated=1) == 1 + 4 * 3 + 1 + 4
-    assert cycles_per_mvm(d, gated=[4, 4, 4, 3]) == 1 + 4 * 1 + 1 + 4
-    assert cycles_per_mvm(d, gated=4) == 1 + 0 + 1 + 4
+    # cycles = 1 + max(S + (T-1) * max(S, c) + c, F) + 1 + G
+    d = TINY  # T = 4, 16 used columns over 4 ADCs: c = 4; clock 4e7 Hz, 1e7 Hz reads: S = 4
+    assert d.settle_cycles == 4
+    assert cycles_per_mvm(d) == 1 + (4 + 3 * 4 + 4) + 1 + 4
+    assert cycles_per_mvm(d, gated=1) == 1 + (4 + 3 * 4 + 3) + 1 + 4  # c = 3 < S
+    assert cycles_per_mvm(d, gated=[4, 4, 4, 3]) == 1 + (4 + 3 * 4 + 1) + 1 + 4
+    assert cycles_per_mvm(d, gated=4) == 1 + 4 * 4 + 1 + 4  # nothing to convert: T reads of S
     assert cycles_per_mvm(d, n_faults=[0, 0, 40, 0], groups=1) == 1 + 40 + 1 + 1
+    assert mvm_phases(d, gated=1) == {"input": 1, "compute": 19, "settle": 4, "per_read": 3, "conversion": 19,
+                                      "correction": 0, "finish": 1, "output": 4}
+    # the hand-made designs: S < c, S = 1, S > c (T = 3, 1, 4)
+    assert (ODD.settle_cycles, WIDE.settle_cycles, LOSSLESS.settle_cycles) == (3, 1, 9)
+    assert cycles_per_mvm(ODD) == 1 + (3 + 2 * 7 + 7) + 1 + 3
+    assert cycles_per_mvm(WIDE) == 1 + (1 + 0 + 3) + 1 + 2
+    assert cycles_per_mvm(LOSSLESS) == 1 + (9 + 3 * 9 + 7) + 1 + 2
+    # the shipped designs: the clock keeps the ADCs at the pace of the reads (S = c), but
+    # ISAAC's 1.2 GS/s ADC (S = 120 < c = 128)
+    shipped = {name: load_design(DESIGNS / f"{name}.yaml") for name in ("tiny", "default", "pytorx", "lossless", "isaac")}
+    assert {k: (v.settle_cycles, mvm_phases(v)["per_read"], cycles_per_mvm(v)) for k, v in shipped.items()} == {
+        "tiny": (4, 4, 1 + (4 + 3 * 4 + 4) + 1 + 4),
+        "default": (16, 16, 1 + (16 + 7 * 16 + 16) + 1 + 8),
+        "pytorx": (1, 1, 1 + (1 + 0 + 1) + 1 + 8),
+        "lossless": (7, 7, 1 + (7 + 7 * 7 + 7) + 1 + 8),
+        "isaac": (120, 128, 1 + (120 + 15 * 128 + 128) + 1 + 8),
+    }
     assert adc_conversions(d, gated=[0, 1, 2, 4]) == 4 * 4 * (4 + 3 + 2 + 0)
     with pytest.raises(XbarError, match=r"^gated: got 5; allowed: an integer in \[0, 4\] or a list of 4 of them$"):
         cycles_per_mvm(d, gated=5)

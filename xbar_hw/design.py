@@ -94,11 +94,12 @@ class TileSpec:
     """A tile: ``pes`` PEs sharing buffers and a router (cost model only).
 
     ``clock_hz``: the periphery clock in hertz (Hz); each ADC converts one column per
-    clock. Default 1.2 GHz: ISAAC's 8-bit ADC at 1.2 GS/s (ISCA 2016, Table I).
+    clock. Default 160 MHz: the default design's 8 ADCs per crossbar convert its 128
+    columns (16 conversions) in one 100 ns read (``device.read_frequency``).
     """
 
     pes: int = field(default=12, metadata=_int(1, 1024))
-    clock_hz: float = field(default=1.2e9, metadata=_float(0.0))
+    clock_hz: float = field(default=1.6e8, metadata=_float(0.0))
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,17 @@ class Design:
     def read_cycles(self) -> int:
         """T = ceil(b_x / v): read cycles per input vector."""
         return -(-self.inputs.bits // self.inputs.dac_bits)
+
+    @property
+    def settle_cycles(self) -> int:
+        """Clock cycles an analog read needs before its column sums can be sampled:
+        ceil(tile.clock_hz / device.read_frequency), at least 1. A ratio within float
+        rounding of an integer counts as that integer (1.2e9 / 1e7 gives exactly 120)."""
+        ratio = self.tile.clock_hz / self.device.read_frequency
+        nearest = round(ratio)
+        if abs(ratio - nearest) <= 1e-9 * max(1.0, abs(ratio)):
+            return max(1, int(nearest))
+        return max(1, math.ceil(ratio))
 
     @property
     def weight_max(self) -> int:

@@ -94,9 +94,19 @@ depth {p.fault_entries} per crossbar; entries 0 .. count-1 are applied, one per 
 
 ## Timing
 
+The analog read is not instantaneous: each read's digits settle for
+S = ceil(clock / device.read_frequency) = {p.settle} clock cycles before the column sums
+can be sampled (clock = the design's `tile.clock_hz` = {design.tile.clock_hz:g} Hz,
+device.read_frequency = {design.device.read_frequency:g} Hz; `clk` must run at that clock).
+The sums go through a sample-and-hold: a sample frees the array, the next read's digits
+settle while the ADCs convert the held sums, and a read is sampled once it has settled and
+the previous read's conversions are done. The ports and the stream protocol do not depend
+on S; only the cycle count does.
+
 cycles per MVM (input beat through last output beat, both included; also the initiation
 interval of back-to-back MVMs, output always ready) = 2 + K + groups, with
-K = max(T * max_n ceil(2s * active logical columns of n / A), max_n fault entries of n).
+K = max(S + (T - 1) * max(S, c) + c, max_n fault entries of n),
+c = max_n ceil(2s * active logical columns of n / A) (conversion cycles per read).
 This design, nothing gated, no faults, groups = {n}: {cycles_per_mvm(design)} cycles.
 `xbar_hw.rtl.timing.cycles_per_mvm` computes it.
 """

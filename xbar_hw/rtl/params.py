@@ -110,7 +110,8 @@ class RtlParams:
     masked_bits: int     # after the column mask (signed)
     out_bits: int        # sum over the crossbars (signed): the output stream's P
     conv_max: int        # conversion cycles per read cycle with no column gated
-    step_bits: int       # compute-cycle counter
+    settle: int          # S = design.settle_cycles: cycles an analog read settles before its sample
+    step_bits: int       # conversion-step and fault-entry counters
     mask_bits: int       # b_m
     mask_reset: int      # reset code of every logical column
     row_bits: int
@@ -169,7 +170,7 @@ def rtl_params(design: Design, fault_entries: int | None = None) -> RtlParams:
         acc_bits=_ubits(acc_max), p_bits=_signed_bits(p_max), colsum_bits=_signed_bits(colsum_max),
         delta_bits=_signed_bits(delta_max), corr_bits=_signed_bits(corr_max),
         pre_mask_bits=_signed_bits(pre_mask_max), masked_bits=_signed_bits(masked_max),
-        out_bits=_signed_bits(out_max), conv_max=conv_max,
+        out_bits=_signed_bits(out_max), conv_max=conv_max, settle=d.settle_cycles,
         step_bits=_ubits(max(T * conv_max, fault_entries)), mask_bits=d.mask.bits,
         mask_reset=default_mask_code(d), row_bits=_ubits(R - 1), col_bits=_ubits(C - 1),
         lcol_bits=_ubits(L - 1), xbar_bits=_ubits(n - 1), level_bits=b_c,

@@ -27,9 +27,15 @@ Protocol (all streams: a beat transfers in a cycle where valid and ready are bot
         final one; the payload holds while valid and not ready (back-pressure).
 The exact cycle count is :func:`xbar_hw.rtl.timing.cycles_per_mvm`.
 
-FSM: IDLE --x--> COMPUTE (K cycles: read cycles t = T-1 .. 0, most significant digit
-first, each of n_conv conversion cycles, and the fault entries one per cycle, side by
-side) --> FINISH (register P' of every crossbar) --> OUTPUT (one beat per group) --> IDLE.
+FSM: IDLE --x--> COMPUTE (K cycles) --> FINISH (register P' of every crossbar) --> OUTPUT
+(one beat per group) --> IDLE. COMPUTE runs the reads t = T-1 .. 0, most significant digit
+first, through the arrays' sample-and-hold (ISAAC-style): read t's digits are applied, a
+settle counter waits S = design.settle_cycles cycles (the analog read time, at least 1),
+then the column sums are sampled, which frees the array: read t-1's digits are applied at
+that edge and settle while the ADCs convert read t's held sums in n_conv cycles. A read is
+sampled once it has settled and the previous read's conversions are done, so a read takes
+max(S, n_conv) cycles after the first settle. The fault entries are applied one per cycle
+from the first compute cycle, side by side; COMPUTE ends when both are done.
 A synchronous reset returns to IDLE and to the reset configuration, drops a computation in
 flight and keeps the cell levels (non-volatile) and the fault table's memory words (its
 entry count goes to 0).
@@ -135,9 +141,12 @@ class PeTile(wiring.Component):
 
         state = Signal(PeState)
         idle = state == PeState.IDLE
-        t = Signal(range(T))                       # read cycle (digit), T-1 down to 0
-        step = Signal(p.step_bits)                 # conversion cycle within the read cycle
-        k = Signal(p.step_bits)                    # compute cycle: fault entry k
+        reads = Signal(range(T + 1))               # reads not yet sampled (T at the start)
+        t = Signal(range(T))                       # digit on the rows: read reads - 1 (T-1 first)
+        age = Signal(range(max(2, p.settle)))      # settle counter: cycles since the digits were applied
+        busy = Signal()                            # the held read is being converted
+        step = Signal(p.step_bits)                 # conversion cycle within the held read
+        k = Signal(p.step_bits)                    # fault entry k (stops at the entries in use)
         g = Signal(p.xbar_bits)                    # output beat
         groups = Signal(range(N + 1), init=N)
         group = Array(Signal(p.xbar_bits, init=n, name=f"group{n}") for n in range(N))
@@ -161,7 +170,8 @@ class PeTile(wiring.Component):
         in_table = cfg.index < p.fault_entries
 
         n_conv_all, fault_counts, conv_events = [], [], []
-        converting = Signal()                      # a conversion cycle (k < T * n_conv)
+        converting = Signal()                      # a conversion cycle of the held read
+        sample = Signal()                          # sample-and-hold at this edge; next read applied
         for n in range(N):
             array = CrossbarArray(d)
             sched = AdcScheduler(d)
@@ -184,11 +194,14 @@ class PeTile(wiring.Component):
                 self.writes[n].eq(array.writes),
                 self.changes[n].eq(array.changes),
             ]
-            # inputs: the digit of read cycle t, most significant first
+            # inputs: the digit of read t, most significant first; the array samples its
+            # column sums into the sample-and-hold when the FSM says, and the new digits
+            # (a new x at the input beat, the next read at a sample) start their settle
             pad = T * p.dac_bits - p.input_bits
             for r in range(p.rows):
                 xr = x_u[n][r] if pad == 0 else Cat(x_u[n][r], Const(0, pad))
                 m.d.comb += array.digits[r].eq(xr.word_select(t, p.dac_bits))
+            m.d.comb += [array.apply.eq(accept | sample), array.sample.eq(sample)]
             # ADC multiplexer, ADCs, shift-add
             m.d.comb += [sched.active.eq(mask.active), sched.step.eq(step)]
             for a in range(p.adcs):
@@ -260,11 +273,26 @@ class PeTile(wiring.Component):
         m.d.comb += n_conv.eq(_max_all(n_conv_all))
         faults = Signal(p.fault_count_bits)
         m.d.comb += faults.eq(_max_all(fault_counts))
-        conv_cycles = Signal(p.step_bits)
-        m.d.comb += conv_cycles.eq(n_conv * T)
-        m.d.comb += converting.eq((state == PeState.COMPUTE) & (k < conv_cycles))
-        total = Signal(p.step_bits)               # K: compute cycles of this MVM
-        m.d.comb += total.eq(Mux(conv_cycles > faults, conv_cycles, faults))
+        compute = state == PeState.COMPUTE
+        m.d.comb += t.eq(Mux(reads == 0, 0, reads - 1))
+        # at the end of this cycle: the applied read has settled (S cycles since its
+        # digits), the held read's conversions are done; then the applied read is sampled
+        settled = Signal()
+        free = Signal()
+        m.d.comb += [
+            settled.eq(age + 1 >= p.settle),
+            free.eq(~busy | (step + 1 >= n_conv)),
+            sample.eq(compute & (reads != 0) & settled & free),
+            converting.eq(compute & busy),
+        ]
+        reads_next = Signal.like(reads)
+        busy_next = Signal()
+        m.d.comb += [
+            reads_next.eq(reads - sample),
+            busy_next.eq(Mux(sample, n_conv != 0, busy & (step + 1 < n_conv))),
+        ]
+        conv_done = (reads_next == 0) & ~busy_next  # every read sampled and converted
+        corr_done = k + 1 >= faults                  # every fault entry applied
 
         events = Signal(range(N * p.adcs + 1))
         m.d.comb += events.eq(sum(sum(ev[a] for a in range(p.adcs)) for ev in conv_events))
@@ -278,16 +306,19 @@ class PeTile(wiring.Component):
 
         with m.Switch(state):
             with m.Case(PeState.IDLE):
-                with m.If(accept):
-                    m.d.sync += [t.eq(T - 1), step.eq(0), k.eq(0)]
-                    m.d.sync += state.eq(Mux(total == 0, PeState.FINISH, PeState.COMPUTE))
+                with m.If(accept):  # read T-1's digits are applied from the next cycle
+                    m.d.sync += [reads.eq(T), age.eq(0), busy.eq(0), step.eq(0), k.eq(0)]
+                    m.d.sync += state.eq(PeState.COMPUTE)  # K >= T * S >= 1
             with m.Case(PeState.COMPUTE):
-                m.d.sync += k.eq(k + 1)
-                with m.If(step + 1 >= n_conv):
-                    m.d.sync += [step.eq(0), t.eq(t - 1)]
-                with m.Else():
-                    m.d.sync += step.eq(step + 1)
-                with m.If(k + 1 >= total):
+                m.d.sync += [reads.eq(reads_next), busy.eq(busy_next),
+                             step.eq(Mux(busy_next & ~sample, step + 1, 0))]
+                with m.If(sample):
+                    m.d.sync += age.eq(0)
+                with m.Elif(~settled):
+                    m.d.sync += age.eq(age + 1)
+                with m.If(k < faults):
+                    m.d.sync += k.eq(k + 1)
+                with m.If(conv_done & corr_done):
                     m.d.sync += state.eq(PeState.FINISH)
             with m.Case(PeState.FINISH):
                 m.d.sync += [g.eq(0), state.eq(PeState.OUTPUT)]

@@ -7,13 +7,29 @@ of back-to-back MVMs (the tile is idle again, and accepts the next input, in the
 after the last output beat):
 
     cycles = 1 (input) + K (compute) + 1 (finish) + G (output beats)
-    K      = max(T * max_n ceil(2s * (L - gated_n) / A), max_n F_n)
+    K      = max(S + (T - 1) * max(S, c) + c, max_n F_n)
+    c      = max_n ceil(2s * (L - gated_n) / A)
 
-T = read cycles, 2s physical columns per logical column, L logical columns, A =
-adc.per_crossbar, gated_n = logical columns of crossbar n with mask code 0, F_n = fault
-entries of crossbar n, G = output groups (default pe.crossbars). The crossbars of a PE
-convert in parallel, so the one with the most active columns sets the pace; the SAF
-corrector applies one fault entry per cycle alongside the conversions.
+S = design.settle_cycles = ceil(tile.clock_hz / device.read_frequency) (at least 1): the
+cycles an analog read needs before its column sums can be sampled. T = read cycles, 2s
+physical columns per logical column, L logical columns, A = adc.per_crossbar, gated_n =
+logical columns of crossbar n with mask code 0, c = conversion cycles per read (the
+crossbars of a PE convert in parallel, so the one with the most active columns sets the
+pace), F_n = fault entries of crossbar n, G = output groups (default pe.crossbars).
+
+The reads go through a sample-and-hold (ISAAC-style). Counting compute cycles from 0:
+read 0's digits are applied in cycle 0; read t's column sums are sampled at the edge that
+starts cycle h_t, at least S cycles after its digits were applied; the sample frees the
+array, so read t+1's digits are applied from cycle h_t on (its settle overlaps read t's
+conversions); read t's c conversions take cycles h_t .. h_t + c - 1 from the held sums.
+Read t+1 is sampled once it has settled and read t's conversions are done:
+
+    h_0 = S,   h_{t+1} = h_t + max(S, c),   conversion phase = h_{T-1} + c
+                                                         = S + (T-1) * max(S, c) + c
+
+(with S = 0 this would be the old T * c). An MVM whose columns are all gated (c = 0) still
+applies and samples its T reads: T * S cycles. The SAF corrector applies one fault entry
+per compute cycle from cycle 0, alongside, so K is the longer of the two.
 """
 
 from __future__ import annotations
@@ -35,7 +51,7 @@ def _per_crossbar(value, n: int, what: str, hi: int) -> list[int]:
 
 
 def conversion_cycles(design: Design, gated: int = 0) -> int:
-    """Conversion cycles per read cycle of one crossbar with ``gated`` logical columns gated:
+    """Conversion cycles per read of one crossbar with ``gated`` logical columns gated:
     ceil(active physical columns / adc.per_crossbar)."""
     (g,) = _per_crossbar(gated, 1, "gated", design.logical_cols)
     return -(-(design.cols_per_logical * (design.logical_cols - g)) // design.adc.per_crossbar)
@@ -43,8 +59,11 @@ def conversion_cycles(design: Design, gated: int = 0) -> int:
 
 def mvm_phases(design: Design, gated: int | Sequence[int] = 0, n_faults: int | Sequence[int] = 0,
                groups: int | None = None, fault_entries: int | None = None) -> dict:
-    """The phases of one MVM in cycles: input, compute (conversion and correction), finish,
-    output. Arguments as :func:`cycles_per_mvm`."""
+    """The phases of one MVM in cycles: input, compute (the longer of conversion and
+    correction), finish, output; with ``settle`` (S, cycles per analog read before its
+    sample), ``per_read`` (c, conversion cycles per read of the slowest crossbar) and
+    ``conversion`` (S + (T-1) * max(S, c) + c: every read, settle and conversions, through
+    the last conversion). Arguments as :func:`cycles_per_mvm`."""
     n = design.pe.crossbars
     depth = design.crossbar.rows * design.logical_cols if fault_entries is None else fault_entries
     gates = _per_crossbar(gated, n, "gated", design.logical_cols)
@@ -53,9 +72,11 @@ def mvm_phases(design: Design, gated: int | Sequence[int] = 0, n_faults: int | S
         groups = n
     if isinstance(groups, bool) or not isinstance(groups, int) or not 1 <= groups <= n:
         raise XbarError(f"groups: got {groups!r}; allowed: an integer in [1, {n}] (pe.crossbars)")
-    conv = design.read_cycles * max(conversion_cycles(design, g) for g in gates)
-    return {"input": 1, "compute": max(conv, max(faults)), "conversion": conv,
-            "correction": max(faults), "finish": 1, "output": groups}
+    settle = design.settle_cycles
+    per_read = max(conversion_cycles(design, g) for g in gates)
+    conv = settle + (design.read_cycles - 1) * max(settle, per_read) + per_read
+    return {"input": 1, "compute": max(conv, max(faults)), "settle": settle, "per_read": per_read,
+            "conversion": conv, "correction": max(faults), "finish": 1, "output": groups}
 
 
 def cycles_per_mvm(design: Design, gated: int | Sequence[int] = 0, n_faults: int | Sequence[int] = 0,
