@@ -61,11 +61,11 @@ def run(args):
     def entry_path(task, method, budget):
         return Path(args.entries) / f"{task}.{method}.{budget}.safetensors"
 
-    # new seed-0 runs first, then re-fits of finished seed-0 runs whose entry is missing (same
-    # seed, same entry: re-fitted only to keep the entry for the cost report), then other seeds
+    # new runs (seed 0 first), then re-fits of finished seed-0 runs whose entry is missing
+    # (same seed, same entry: re-fitted only to keep the entry for the cost report)
     refit = [p for p in plan if p in done and p[3] == 0 and not entry_path(*p[:3]).exists()]
     new = [p for p in plan if p not in done]
-    todo = [p for p in new if p[3] == 0] + refit + [p for p in new if p[3] != 0]
+    todo = [p for p in new if p[3] == 0] + [p for p in new if p[3] != 0] + refit
     data = {}
     for task, method, budget, seed in todo:
         rerun = (task, method, budget, seed) in done
