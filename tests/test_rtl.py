@@ -796,15 +796,15 @@ def test_cycle_formula_values():
     assert cycles_per_mvm(ODD) == 1 + (3 + 2 * 7 + 7) + 1 + 3
     assert cycles_per_mvm(WIDE) == 1 + (1 + 0 + 3) + 1 + 2
     assert cycles_per_mvm(LOSSLESS) == 1 + (9 + 3 * 9 + 7) + 1 + 2
-    # the shipped designs: the clock keeps the ADCs at the pace of the reads (S = c), but
-    # ISAAC's 1.2 GS/s ADC (S = 120 < c = 128)
+    # the shipped designs: the clock keeps the ADCs at the pace of the reads (S = c); ISAAC's
+    # 1.28 GHz periphery gives 128 conversions per 100 ns read (S = c = 128)
     shipped = {name: load_design(DESIGNS / f"{name}.yaml") for name in ("tiny", "default", "pytorx", "lossless", "isaac")}
     assert {k: (v.settle_cycles, mvm_phases(v)["per_read"], cycles_per_mvm(v)) for k, v in shipped.items()} == {
         "tiny": (4, 4, 1 + (4 + 3 * 4 + 4) + 1 + 4),
         "default": (16, 16, 1 + (16 + 7 * 16 + 16) + 1 + 8),
         "pytorx": (1, 1, 1 + (1 + 0 + 1) + 1 + 8),
         "lossless": (7, 7, 1 + (7 + 7 * 7 + 7) + 1 + 8),
-        "isaac": (120, 128, 1 + (120 + 15 * 128 + 128) + 1 + 8),
+        "isaac": (128, 128, 1 + (128 + 15 * 128 + 128) + 1 + 8),
     }
     assert adc_conversions(d, gated=[0, 1, 2, 4]) == 4 * 4 * (4 + 3 + 2 + 0)
     with pytest.raises(XbarError, match=r"^gated: got 5; allowed: an integer in \[0, 4\] or a list of 4 of them$"):

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from .errors import XbarError
+from .sim.commands import add_parsers as add_sim_parsers
 
 
 def _print_json(doc) -> None:
@@ -657,6 +658,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
+
+    add_sim_parsers(sub)  # rtl, cosim
 
     p = sub.add_parser("demo", help="the end-to-end run on a design: train, map, evaluate, adapt")
     p.add_argument("--design", default="designs/default.yaml")

