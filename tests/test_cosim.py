@@ -382,6 +382,66 @@ def test_mapped_network_layers_with_task_masks_and_faults(build_root, tiny_progr
     check_run(r, TINY)
     assert sum(r["fault_entries"]) > 0 and r["coverage"]["stuck_cells"] > 0
     assert r["source"]["task"] is None and r["groups"] == 2
+    assert r["cycles_per_mvm_measured"] == [cost_model_cycles(faulty, None, "fc")]
+
+
+def cost_model_cycles(program, task, layer) -> int:
+    """Cycles per MVM of the layer's first PE as the cost model counts them (xbar_hw.energy:
+    gated columns from the task's masks, fault-table entries, output groups)."""
+    from xbar_hw.adapt.entry import task_view
+    from xbar_hw.data import load_dataset
+    from xbar_hw.energy.events import program_events
+
+    view, masks = task_view(program, task)
+    x = load_dataset(program.meta.get("data", "digits")).x_test[:2]
+    le = {e.name: e for e in program_events(view, x, masks)}[layer]
+    return le.pe_cycles[view.layers[layer].first_pe] // le.mvms
+
+
+@needs_icarus
+def test_cost_model_cycles_equal_rtl_on_tiny(build_root, tiny_program):
+    """The cost model's cycles per MVM (xbar_hw.energy) equal the cycles the RTL takes for
+    a PE holding a partial column block under a task's masks."""
+    program, _ = tiny_program
+    r = cosim(TINY, program, task="masked", layer="conv2", vectors=3, build_dir=build_root / "tiny")
+    check_run(r, TINY)
+    assert r["cycles_per_mvm_measured"] == [cost_model_cycles(program, "masked", "conv2")]
+
+
+def mapped_program(design, seed=0):
+    """mnist_cnn (width 4, UCI digits, untrained) mapped onto ``design``, stuck-at faults
+    profiled into it, and a task entry with random mask codes."""
+    from xbar_hw.adapt.entry import TaskEntry
+    from xbar_hw.data import load_dataset
+    from xbar_hw.models import build_model
+    from xbar_hw.xbar.analog import Chip
+    from xbar_hw.xbar.convert import convert_to_program
+
+    data = load_dataset("digits")
+    kwargs = {"in_channels": 1, "num_classes": 10, "in_size": 8, "width": 4}
+    model = build_model("mnist_cnn", seed=seed, **kwargs)
+    program = convert_to_program(model, design, data.x_train[:64], {"arch": "mnist_cnn", "kwargs": kwargs},
+                                 {"data": "digits", "seed": seed})
+    Chip(program, design.replace(nonideal={"saf": {"sa0": 0.05, "sa1": 0.05}}), seed).profile(program)
+    gen = torch.Generator().manual_seed(seed)
+    masks = {n: torch.randint(0, 1 << design.mask.bits, (lp.n_crossbars, design.logical_cols), generator=gen,
+                              dtype=torch.uint8) for n, lp in program.layers.items() if n != program.head}
+    head = copy.deepcopy(program.layers[program.head])
+    program.tasks["masked"] = TaskEntry("masked", "xma", head, [str(i) for i in range(10)], masks)
+    return program
+
+
+@needs_icarus
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["default", "lossless", "pytorx", "isaac"])
+def test_cost_model_cycles_equal_rtl_on_shipped_designs(build_root, name):
+    """Every other shipped design: conv1 (9 rows, a few cell writes) of a mapped network
+    with stuck cells and a task's masks; the cost model's cycles equal the RTL's."""
+    d = load_design(ROOT / "designs" / f"{name}.yaml")
+    program = mapped_program(d)
+    r = cosim(d, program, task="masked", layer="conv1", vectors=2, build_dir=build_root / name)
+    check_run(r, d)
+    assert r["cycles_per_mvm_measured"] == [cost_model_cycles(program, "masked", "conv1")]
 
 
 # --------------------------------------------------------------------------- Verilator, larger designs

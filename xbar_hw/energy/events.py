@@ -22,6 +22,7 @@ import torch
 from ..design import Design
 from ..program import Program
 from ..rtl.timing import cycles_per_mvm
+from ..xbar.mapping import unmap_levels
 
 #: event names, in report order, with the table entry that prices each
 EVENTS = {
@@ -138,6 +139,22 @@ def layer_input_stats(program: Program, x: torch.Tensor, masks: dict | None = No
     return {k: (v[0], v[1]) for k, v in stats.items()}
 
 
+def fault_table_sizes(design: Design, lp) -> torch.Tensor:
+    """Fault-table entries of each crossbar of layer ``lp``, int64 [n_crossbars]: one per
+    logical weight whose stored value differs from the intended one (the corrector adds
+    x_u * delta for the whole weight), so a cell stuck at its intended level needs none."""
+    sizes = torch.zeros(lp.n_crossbars, dtype=torch.int64)
+    f = lp.faults.to(torch.int64)
+    for xb in torch.unique(f[:, 0]).tolist():
+        mine = f[f[:, 0] == xb]
+        intended = lp.levels[xb].to(torch.int64)
+        stored = intended.clone()
+        stored[mine[:, 1], mine[:, 2]] = mine[:, 3]
+        delta = unmap_levels(intended, design) - unmap_levels(stored, design)
+        sizes[xb] = int((delta != 0).sum())
+    return sizes
+
+
 def program_events(program: Program, x: torch.Tensor | None = None, masks: dict | None = None,
                    model=None) -> list[LayerEvents]:
     """Events of ``program`` (a task view, with its ``masks``) over workload ``x`` (one
@@ -154,10 +171,7 @@ def program_events(program: Program, x: torch.Tensor | None = None, masks: dict 
         codes = masks.get(name) if masks else None
         faults = torch.zeros(lp.n_crossbars, dtype=torch.int64)
         if lp.faults is not None and d.nonideal.saf.correct and len(lp.faults):
-            # one fault-table entry per (row, logical column) with a stuck cell: the
-            # corrector adds x_u * delta for the whole logical weight
-            key = (lp.faults[:, 0] * R + lp.faults[:, 1]) * L + lp.faults[:, 2] // d.cols_per_logical
-            faults = torch.bincount(torch.unique(key) // (R * L), minlength=lp.n_crossbars)
+            faults = fault_table_sizes(d, lp)
         evs, pes = [], lp.crossbar_pe(d).tolist()
         gated_of = []
         for idx in range(lp.n_crossbars):
@@ -178,6 +192,8 @@ def program_events(program: Program, x: torch.Tensor | None = None, masks: dict 
             n = d.pe.crossbars
             gated = [gated_of[i] for i in idxs] + [L] * (n - len(idxs))  # empty slots convert nothing
             nf = [int(faults[i]) for i in idxs] + [0] * (n - len(idxs))
-            le.pe_cycles[pe] = cycles_per_mvm(d, gated=gated, n_faults=nf) * int(mvms)
+            # one output beat per column block held in the PE: its row blocks accumulate in place
+            groups = len({i // n_rb for i in idxs})
+            le.pe_cycles[pe] = cycles_per_mvm(d, gated=gated, n_faults=nf, groups=groups) * int(mvms)
         out.append(le)
     return out
