@@ -125,7 +125,7 @@ def report(args):
         seeds = sorted({r["seed"] for r in rs})
         avg = [statistics.fmean([r["accuracy"] for r in rs if r["seed"] == s]) for s in seeds
                if len([r for r in rs if r["seed"] == s]) == len(TASKS)]
-        sweep[str(b)] = {"accuracy": ms(avg), "cells_written": ms([r["cells_written"] for r in rs]),
+        sweep[str(b)] = {"accuracy": ms(avg), "seeds": len(avg), "cells_written": ms([r["cells_written"] for r in rs]),
                          "pes_reprogrammed": ms([len(r["pes_reprogrammed"]) for r in rs]),
                          "budget_pes": ms([r["budget_pes"] for r in rs]),
                          "per_task": {t: ms([r["accuracy"] for r in rs if r["task"] == t]) for t in TASKS}}
@@ -196,12 +196,13 @@ def print_markdown(table, sweep):
         pes = statistics.fmean([row[t]["pes_reprogrammed"]["mean"] for t in TASKS if row[t]["pes_reprogrammed"]])
         print(f"| {m} | {bits:.0f} | {pct:.2f}% | {f(a['cells_written'], False)} | {pes:.1f} |")
     print()
-    print("| XMA² budget | PEs allowed | accuracy (mean over tasks) | cells written / switch | PEs reprogrammed |")
-    print("|---|---|---|---|---|")
+    print("| XMA² budget | PEs allowed | seeds | accuracy (mean over tasks) | cells written / switch | PEs reprogrammed |")
+    print("|---|---|---|---|---|---|")
     for b, v in sweep.items():
         if v["accuracy"] is None:
             continue
-        print(f"| {float(b) * 100:g}% | {v['budget_pes']['mean']:.0f} | {f(v['accuracy'])} | {f(v['cells_written'], False)}"
+        acc = f(v["accuracy"]) if v["seeds"] > 1 else f"{100 * v['accuracy']['mean']:.1f}"
+        print(f"| {float(b) * 100:g}% | {v['budget_pes']['mean']:.0f} | {v['seeds']} | {acc} | {f(v['cells_written'], False)}"
               f" | {v['pes_reprogrammed']['mean']:.1f} |")
 
 
