@@ -191,3 +191,59 @@ def test_cli_energy_bad_table(tmp_path, capsys, table, msg):
     p.write_text(yaml.safe_dump(y))
     assert main(["energy", str(p)]) == 2
     assert capsys.readouterr().err.strip() == f"error: {msg}"
+
+
+def test_cli_report_by_hand(tmp_path, capsys):
+    """`xbar-hw report` on two task entries of one backbone (Piggyback writes cells, XMA
+    writes none): cells per switch counted here from the levels, switch energy from the
+    table's numbers, the claim's M put back into the ratio, the files written; a design
+    that maps another way is refused in one line."""
+    from xbar_hw.adapt import AdaptConfig, fit, get_method, load_task
+    from xbar_hw.adapt.entry import task_view
+    from xbar_hw.data import Dataset
+    from xbar_hw.models import build_model
+
+    d = load_design("designs/tiny.yaml")
+    base = load_task("mnist_0_4", 0)
+    kwargs = {"in_channels": 1, "num_classes": 5, "widths": [4, 8, 8, 8]}
+    prog = convert_to_program(build_model("task_cnn", seed=0, **kwargs), d, base.x_train[:64],
+                              {"arch": "task_cnn", "kwargs": kwargs}, {"input_shape": [1, 28, 28]})
+    t = load_task("split_mnist_5_9", 0)
+    t = Dataset(t.name, t.x_train[::20], t.y_train[::20], t.x_test[::60], t.y_test[::60], t.classes)
+    cfg = dict(epochs=1, eval_limit=16, head_epochs=1)
+    paths = []
+    for m, extra in (("piggyback", {"lr_score": 5e-2}), ("xma", {})):
+        p = Program(prog.design, prog.layers, prog.model, prog.digital, prog.meta)
+        p.tasks["split_mnist_5_9"] = fit(prog, t, get_method(m), AdaptConfig(**cfg, **extra))
+        paths.append(tmp_path / f"{m}.safetensors")
+        p.save(paths[-1])
+    pig = Program.load(paths[0])
+    view, _ = task_view(pig, "split_mnist_5_9")
+    cells = sum(int((view.layers[n].levels != lp.levels).sum()) for n, lp in pig.layers.items() if n != pig.head)
+    assert cells > 0
+
+    out = tmp_path / "rep"
+    assert main(["report", "--program", *map(str, paths), "--images", "2", "-o", str(out), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    for f in ("report.md", "report.json", "energy_breakdown.png", "energy_vs_inferences.png", "lifetime.png"):
+        assert (out / f).stat().st_size > 0
+    table = yaml.safe_load(open("xbar_hw/energy/tables/isaac-32nm.yaml"))["device"]
+    pulses = table["pulses_multi_level"]["value"]  # tiny: 2-bit cells
+    assert doc["methods"]["piggyback"]["cells_written"] == cells
+    assert doc["methods"]["piggyback"]["switch_energy_pj"] == pytest.approx(cells * pulses * table["write_pj_per_pulse"]["value"])
+    assert doc["methods"]["xma"]["cells_written"] == 0 and doc["methods"]["xma"]["switch_energy_pj"] == 0
+    c, pg, x = doc["claims"]["xma"], doc["methods"]["piggyback"], doc["methods"]["xma"]
+    M = c["inferences_per_switch"]
+    if M is not None:
+        assert (pg["switch_energy_pj"] + M * pg["inference_energy_pj"]) / (M * x["inference_energy_pj"]) == pytest.approx(4.3)
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["methods"]["piggyback"]["lifetime"]["switches_to_endurance"] > 0
+
+    other = yaml.safe_load(open("designs/tiny.yaml"))
+    other["crossbar"]["rows"] = 32
+    dp = tmp_path / "other.yaml"
+    dp.write_text(yaml.safe_dump(other))
+    assert main(["report", "--program", str(paths[0]), "--design", str(dp), "-o", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: program: ") and "crossbar" in err and err.count("\n") == 1
+    assert not (tmp_path / "r2").exists()

@@ -440,6 +440,14 @@ def cmd_report(args) -> int:
     from .energy.report import build_report, merge_programs, write_report
 
     program = merge_programs(args.program)
+    if args.design:
+        # the cost side (clock, technology, overrides) from another design file that maps the same way
+        from .design import load_design
+        from .program import Program, check_same_design
+
+        design = load_design(args.design)
+        check_same_design(program.design, design, args.program[0])
+        program = Program(design, program.layers, program.model, program.digital, program.meta, tasks=program.tasks)
     tasks = args.tasks or list(program.tasks)
     if not tasks:
         raise XbarError("report: the Program holds no task entry; allowed: a Program written by `xbar-hw adapt`")
@@ -655,6 +663,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", nargs="+", default=None, help="task keys to include (default: all)")
     p.add_argument("--data", default=None)
     p.add_argument("--images", type=int, default=16, help="workload images per task")
+    p.add_argument("--design", default=None,
+                   help="design file whose cost-side entries (clock, technology) replace the Programs' own; "
+                        "it must map the same way")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
