@@ -348,8 +348,15 @@ def test_demo_end_to_end(tmp_path):
     for key in ("float_acc", "quant_acc", "mapped_acc"):
         assert 0.5 < doc[key] <= 1.0, (key, doc[key])
     assert doc["design"] == "tiny" and doc["crossbars"] > 0
-    assert sorted(p.name for p in out.iterdir()) == ["adapt.json", "backbone.safetensors", "evaluate.json",
-                                                     "model.safetensors", "program.safetensors", "tasks.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == ["adapt.json", "backbone.safetensors", "cosim", "evaluate.json",
+                                                     "model.safetensors", "program.safetensors", "report",
+                                                     "tasks.safetensors"]
+    assert list((out / "cosim" / "rtl").glob("*.v"))
+    if (out / "cosim" / "cosim.json").exists():  # Icarus installed
+        cos = json.loads((out / "cosim" / "cosim.json").read_text())
+        assert cos["mismatches"] == 0 and cos["cycles_match"] and cos["source"]["task"] == "split_mnist_5_9.xma"
+    rep = json.loads((out / "report" / "report.json").read_text())
+    assert set(rep["methods"]) == {"xma", "xma2@0.1"} and rep["methods"]["xma"]["cells_written"] == 0
     adapt = json.loads((out / "adapt.json").read_text())
     assert adapt["xma"]["cells_written"] == 0 and adapt["xma"]["method"] == "xma"
     assert len(adapt["xma2"]["pes_reprogrammed"]) <= int(0.1 * adapt["backbone"]["backbone_pes"])

@@ -430,7 +430,8 @@ def _workload(args, program, task=None):
 
     name = None
     if task is not None:
-        name = program.task(task).meta.get("task", task)
+        meta = program.task(task).meta
+        name = meta.get("data") or meta.get("task", task)
     name = name or args.data or program.meta.get("base_task") or program.meta.get("data") or "mnist5k"
     data = load_task(name, 0) if name in TASKS else _data(argparse.Namespace(data=name, seed=0, image_size=28, channels=1))
     return eval_subset(data, args.images)[0]
@@ -479,21 +480,21 @@ def cmd_demo(args) -> int:
     design = load_design(args.design)
     args.data = "mnist5k"
     data = _data(args)
-    print(f"[1/5] train mnist_cnn on MNIST-5k ({len(data.x_train)} train / {len(data.x_test)} test, {args.epochs} epochs)")
+    print(f"[1/7] train mnist_cnn on MNIST-5k ({len(data.x_train)} train / {len(data.x_test)} test, {args.epochs} epochs)")
     kwargs = {"in_channels": 1, "num_classes": 10, "in_size": 28, "width": 16}
     model = train(build_model("mnist_cnn", seed=args.seed, **kwargs), data, epochs=args.epochs, seed=args.seed, progress=not args.quiet).cpu()
     save_model(model, "mnist_cnn", kwargs, out / "model.safetensors",
                {"data": "mnist5k", "seed": args.seed, "epochs": args.epochs, "test_acc": accuracy(model, data.x_test, data.y_test)})
-    print(f"[2/5] map onto design {design.name}")
+    print(f"[2/7] map onto design {design.name}")
     program = convert_to_program(model, design, data.x_train[:512], {"arch": "mnist_cnn", "kwargs": kwargs},
                                  {"data": "mnist5k", "seed": args.seed})
     program.save(out / "program.safetensors")
-    print("[3/5] evaluate float, quantized and mapped inference")
+    print("[3/7] evaluate float, quantized and mapped inference")
     program = Program.load(out / "program.safetensors", design)
     result = evaluate(program, data, model, progress=not args.quiet)
     print(f"float {result['float_acc']:.4f}  quantized {result['quant_acc']:.4f}  mapped {result['mapped_acc']:.4f}"
           f"  on {result['crossbars']} crossbars in {result['pes']} PEs")
-    print("[4/5] non-ideal chips: stuck-at faults at PytorX's rates (1.75% SA0, 9.04% SA1) and read noise")
+    print("[4/7] non-ideal chips: stuck-at faults at PytorX's rates (1.75% SA0, 9.04% SA1) and read noise")
     result["nonideal"] = {}
     cases = {
         "saf_uncorrected": {"saf": {"sa0": 0.0175, "sa1": 0.0904, "correct": False}},
@@ -508,9 +509,54 @@ def cmd_demo(args) -> int:
     write_text(out / "evaluate.json", json.dumps(result, indent=2, sort_keys=True) + "\n")
     adapt = demo_adapt(design, out, args)
     write_text(out / "adapt.json", json.dumps(adapt, indent=2, sort_keys=True) + "\n")
+    ok = demo_cosim(design, out, args)
+    demo_report(design, out, args)
     print(f"results in {out}/: model.safetensors, program.safetensors, evaluate.json, backbone.safetensors,"
-          " tasks.safetensors, adapt.json")
-    return 0
+          " tasks.safetensors, adapt.json, cosim/ (Verilog in cosim/rtl, cosim.json), report/")
+    return 0 if ok else 1
+
+
+def demo_cosim(design, out: Path, args) -> bool:
+    """Demo step 6: the PE tile's Verilog for the design, co-simulated (cocotb, Icarus)
+    against the golden model with the first layer of the XMA task loaded."""
+    from .io import write_text
+    from .program import Program
+    from .sim.cosim import cosim
+    from .sim.runner import available
+
+    task = "split_mnist_5_9.xma"
+    print(f"[6/7] generate the PE tile's Verilog and co-simulate it with the first layer under task {task}")
+    if not available("icarus"):
+        print("  skipped: iverilog is not installed (apt-get install -y iverilog); Verilog only")
+        from .rtl.generate import generate
+
+        generate(design, out / "cosim" / "rtl")
+        return True
+    program = Program.load(out / "tasks.safetensors", design)
+    r = cosim(design, program, seed=args.seed, task=task, vectors=4, build_dir=out / "cosim")
+    write_text(out / "cosim" / "cosim.json", json.dumps(r, indent=2, sort_keys=True, default=str) + "\n")
+    print(f"  {r['vectors']} MVMs of layer {r['source']['layer']}: {r['mismatches']} mismatches; "
+          f"{r['cycles_per_mvm']} cycles per MVM measured, {r['cycles_expected']} from the cycle model; "
+          f"{r['sim_seconds']:.0f} s in Icarus")
+    return bool(r["ok"])
+
+
+def demo_report(design, out: Path, args) -> None:
+    """Demo step 7: energy, writes and lifetime of the two task entries."""
+    from .energy.report import build_report, write_report
+    from .program import Program
+
+    print("[7/7] cost report: energy per inference, cells written per switch, lifetime")
+    program = Program.load(out / "tasks.safetensors", design)
+    tasks = list(program.tasks)
+    ns = argparse.Namespace(data=None, images=16)
+    doc = build_report(program, {t: _workload(ns, program, t) for t in tasks}, tasks)
+    write_report(doc, out / "report")
+    d = doc["design"]
+    print(f"  tile {d['tile_power_mw']:.1f} mW, ADC share {100 * d['adc_share']:.1f}%, {d['cycles_per_mvm']} cycles per MVM")
+    for m, v in doc["methods"].items():
+        print(f"  {m:9s} {v['inference_energy_pj'] / 1e3:9.1f} nJ per inference, {v['cells_written']:.0f} cells and "
+              f"{v['switch_energy_pj'] / 1e3:.1f} nJ per switch")
 
 
 def demo_adapt(design, out: Path, args) -> dict:
@@ -520,7 +566,7 @@ def demo_adapt(design, out: Path, args) -> dict:
     from .adapt.backbone import make_backbone
 
     epochs = max(1, min(args.epochs, 3))
-    print(f"[5/5] adapt: task_cnn backbone on MNIST 0-4 ({epochs} epochs), then Split MNIST 5-9 by XMA and XMA²")
+    print(f"[5/7] adapt: task_cnn backbone on MNIST 0-4 ({epochs} epochs), then Split MNIST 5-9 by XMA and XMA²")
     program = make_backbone(design, epochs=epochs, seed=args.seed, progress=not args.quiet)
     program.save(out / "backbone.safetensors")
     data = load_task("split_mnist_5_9", args.seed)

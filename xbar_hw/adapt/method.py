@@ -213,6 +213,7 @@ def fit(program: Program, data: Dataset, method: Method, cfg: AdaptConfig = Adap
     meta = {
         "method": method.name,
         "task": task_name,
+        "data": data.name,  # the dataset (task_name may be a label such as "split_mnist_5_9.xma")
         "epochs": cfg.epochs,
         "seed": cfg.seed,
         "config": asdict(cfg),
