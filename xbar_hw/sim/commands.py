@@ -34,9 +34,13 @@ def cmd_rtl(args) -> int:
            "cycles_per_mvm": cycles_per_mvm(design)}
     if args.stats:
         doc["stats"] = stats(design)
+    if args.lint:
+        from .runner import LINT_WAIVERS_WALL, lint
+
+        doc["lint"] = {"warnings": lint(paths["verilog"], doc["top"], wall=True), "waived": LINT_WAIVERS_WALL}
     if args.json:
         _print_json(doc)
-        return 0
+        return 1 if args.lint and doc["lint"]["warnings"] else 0
     print(f"wrote {doc['top']} ({design.name}) to {args.output}: " + ", ".join(Path(p).name for p in doc["files"].values()))
     print(f"  cycles per MVM (nothing gated, no faults): {doc['cycles_per_mvm']}")
     if args.stats:
@@ -45,7 +49,13 @@ def cmd_rtl(args) -> int:
         for kind, c in sorted(s["components"].items()):
             tag = " (behavioural)" if c["behavioural"] else ""
             print(f"    {kind:10s} x{c['instances']:<3d} {c['cells']:7d} cells {c['ff_bits']:7d} ff bits{tag}")
-    return 0
+    if args.lint:
+        w = doc["lint"]["warnings"]
+        print(f"  verilator --lint-only -Wall: {'clean' if not w else f'{len(w)} warnings'} "
+              f"(waived: {', '.join(doc['lint']['waived'])}; reasons in xbar_hw/sim/runner.py)")
+        for line in w[:20]:
+            print(f"    {line}")
+    return 1 if args.lint and doc["lint"]["warnings"] else 0
 
 
 def cmd_cosim(args) -> int:
@@ -87,6 +97,8 @@ def add_parsers(sub) -> None:
     p.add_argument("design", help="design file (YAML)")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--stats", action="store_true", help="cell and flip-flop counts per component (builtin Yosys)")
+    p.add_argument("--lint", action="store_true",
+                   help="verilator --lint-only -Wall on the Verilog (waivers for Yosys's output style); exit 1 on a warning")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_rtl)
 

@@ -106,6 +106,41 @@ def available(sim: str) -> bool:
         return False
 
 
+#: Verilator lint warnings waived on the generated Verilog, each for a reason in the text
+#: Amaranth's Yosys back end writes, not in the design:
+LINT_WAIVERS = {
+    # Yosys relies on Verilog's implicit extension and truncation (``a + b[4:0]`` into 11
+    # bits, ``! step`` on a 7-bit value); the widths are Amaranth's exact shapes, whose
+    # arithmetic the Amaranth simulator and the cocotb runs check against the golden model
+    "WIDTHEXPAND": "implicit width extension in Yosys's expressions (Amaranth shapes are exact)",
+    "WIDTHTRUNC": "implicit truncation in Yosys's expressions (a reduce-not written as `!` on a vector)",
+    # every Amaranth Switch becomes a ``casez`` marked ``(* full_case *)``; the values it
+    # does not list keep the default assigned before the case, as Amaranth defines it
+    "CASEINCOMPLETE": "casez statements with Yosys's (* full_case *) attribute and a default assigned before them",
+}
+#: with -Wall, also the style warnings of the same origin
+LINT_WAIVERS_WALL = {
+    **LINT_WAIVERS,
+    "PROCASSINIT": "Amaranth's reset values written as declaration initializers (`reg x = 0;`) of clocked registers",
+    "UNUSEDSIGNAL": "unused bits of Yosys's temporaries (`$137[15]`) and of ports a PE leaves idle",
+    "DECLFILENAME": "every submodule of the tile in one file, named top.instance",
+}
+
+
+def lint(verilog: str | Path, top: str, wall: bool = False) -> list[str]:
+    """``verilator --lint-only`` on generated Verilog with :data:`LINT_WAIVERS` (with ``wall``,
+    ``-Wall`` and :data:`LINT_WAIVERS_WALL`): the warnings and errors left, one per line
+    (empty: clean). Raises XbarError, saying how to install it, without Verilator."""
+    exe = _verilator_bin()
+    if exe is None:
+        raise _missing("verilator", "verilator is not installed")
+    waivers = LINT_WAIVERS_WALL if wall else LINT_WAIVERS
+    args = [str(exe), "--lint-only", *(["-Wall"] if wall else []), *(f"-Wno-{w}" for w in waivers),
+            "--top-module", top, str(verilog)]
+    res = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    return [line for line in (res.stdout + res.stderr).splitlines() if line.startswith("%")]
+
+
 def _rtl_key(design: Design, fault_entries: int | None) -> str:
     """What the generated Verilog depends on: the design, the fault table depth, the RTL
     generator's sources and the Amaranth version."""
