@@ -99,6 +99,9 @@ def test_program_energy_is_sum_of_layers_and_components():
     assert r["energy_per_inference_pj"] == pytest.approx(sum(r["energy_by_layer_pj"].values()))
     assert r["energy_per_inference_pj"] == pytest.approx(sum(r["energy_by_component_pj"].values()))
     assert r["images"] == 5 and r["mvms_by_layer"]["0"] == 1.0
+    # one tile holds the Program: the chip is one tile's area; one image per latency
+    assert r["tiles"] == 1 and r["chip_area_mm2"] == pytest.approx(design_report(d)["area_mm2"])
+    assert r["inferences_per_s"] == pytest.approx(d.tile.clock_hz / r["cycles_per_inference"])
 
 
 def _table():

@@ -411,7 +411,8 @@ def cmd_energy(args) -> int:
         prep = program_report(program, x, args.task)
         doc["energy_per_inference_pj"] = prep["energy_per_inference_pj"]
         doc["program"] = {k: prep[k] for k in ("energy_by_layer_pj", "energy_by_component_pj", "cycles_per_inference",
-                                               "latency_s", "images", "task", "pes", "tiles", "adc_share")}
+                                               "latency_s", "images", "task", "pes", "tiles", "adc_share",
+                                               "chip_area_mm2", "inferences_per_s")}
     if args.json:
         _print_json(doc)
     else:

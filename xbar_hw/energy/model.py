@@ -153,6 +153,10 @@ def program_report(program: Program, x: torch.Tensor, task: str | None = None, m
         "mvms_by_layer": {le.name: le.mvms / n for le in layers},
         "pes": program.n_pes,
         "tiles": math.ceil(program.n_pes / design.tile.pes),
+        # the chip this Program needs: whole tiles (a tile's PEs, eDRAM, bus, router)
+        "chip_area_mm2": math.ceil(program.n_pes / design.tile.pes) * sum(tile_area_um2(tech, design).values()) * 1e-6,
+        # layer after layer, one image at a time (no pipelining across layers or images)
+        "inferences_per_s": 1.0 / latency_s if latency_s else float("inf"),
     }
 
 
