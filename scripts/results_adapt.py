@@ -227,13 +227,14 @@ def nonideal(args):
     design = load_design(args.design)
     out = Path(args.nonideal_json)
     doc = json.loads(out.read_text()) if out.exists() else {}
-    for t in TASKS:
-        data = load_task(t, 0)
-        x, y = eval_subset(data, args.eval_limit)
-        for m in METHODS:
+    # the compared methods first: a partial run still fills their rows
+    order = ["piggyback", "xbm", "xma", "xma2", "finetune", "classifier"]
+    for m in order:
+        for t in TASKS:
             key = f"{t}.{m}"
             if key in doc:
                 continue
+            x, y = eval_subset(load_task(t, 0), args.eval_limit)
             path = Path(args.entries) / f"{t}.{m}.{0.1 if m == 'xma2' else None}.safetensors"
             program = Program.load(path, design)
             view, masks = task_view(program, t)
@@ -252,7 +253,7 @@ def nonideal(args):
             print(key, json.dumps({k: (v if k == "ideal" else round(v["mean"], 4)) for k, v in res.items()}), flush=True)
     print("| method | ideal chip | " + " | ".join(NONIDEAL) + " |")
     print("|---" * (len(NONIDEAL) + 2) + "|")
-    for m in METHODS:
+    for m in order:
         rs = [doc[f"{t}.{m}"] for t in TASKS if f"{t}.{m}" in doc]
         if len(rs) < len(TASKS):
             continue
