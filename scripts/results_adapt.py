@@ -228,7 +228,7 @@ def nonideal(args):
     out = Path(args.nonideal_json)
     doc = json.loads(out.read_text()) if out.exists() else {}
     # the compared methods first: a partial run still fills their rows
-    order = ["piggyback", "xbm", "xma", "xma2", "finetune", "classifier"]
+    order = args.methods or ["piggyback", "xbm", "xma", "xma2", "finetune", "classifier"]
     for m in order:
         for t in TASKS:
             key = f"{t}.{m}"
@@ -240,7 +240,8 @@ def nonideal(args):
             view, masks = task_view(program, t)
             mapped = set_column_masks(view.build(), masks or None)
             res = {"ideal": accuracy(mapped, x, y, progress=False)}
-            for name, block in NONIDEAL.items():
+            for name in args.configs:
+                block = NONIDEAL[name]
                 accs = [accuracy(attach_chip(mapped, Chip(view, design.replace(nonideal=block), i)), x, y, progress=False)
                         for i in range(args.chips)]
                 res[name] = {"mean": statistics.fmean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
@@ -251,14 +252,14 @@ def nonideal(args):
             tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
             os.replace(tmp, out)
             print(key, json.dumps({k: (v if k == "ideal" else round(v["mean"], 4)) for k, v in res.items()}), flush=True)
-    print("| method | ideal chip | " + " | ".join(NONIDEAL) + " |")
-    print("|---" * (len(NONIDEAL) + 2) + "|")
+    print("| method | ideal chip | " + " | ".join(args.configs) + " |")
+    print("|---" * (len(args.configs) + 2) + "|")
     for m in order:
         rs = [doc[f"{t}.{m}"] for t in TASKS if f"{t}.{m}" in doc]
         if len(rs) < len(TASKS):
             continue
         cells = [f"{100 * statistics.fmean(r['ideal'] for r in rs):.1f}"]
-        cells += [f"{100 * statistics.fmean(r[n]['mean'] for r in rs):.1f}" for n in NONIDEAL]
+        cells += [f"{100 * statistics.fmean(r[n]['mean'] for r in rs):.1f}" for n in args.configs]
         print(f"| {m} | " + " | ".join(cells) + " |")
 
 
@@ -278,6 +279,8 @@ def main(argv=None):
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--nonideal", action="store_true", help="evaluate the seed-0 entries on non-ideal chips")
     ap.add_argument("--chips", type=int, default=2)
+    ap.add_argument("--configs", nargs="+", default=list(NONIDEAL), choices=list(NONIDEAL))
+    ap.add_argument("--methods", nargs="+", default=None, help="with --nonideal: these methods only")
     ap.add_argument("--nonideal-json", default="docs/results_adapt_nonideal.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("XBAR_THREADS", "2")))
