@@ -405,8 +405,7 @@ def cmd_energy(args) -> int:
     doc = {k: rep[k] for k in ENERGY_KEYS}
     doc["energy_per_inference_pj"] = None
     if args.program:
-        program = Program.load(args.program, design)
-        program = Program(design, program.layers, program.model, program.digital, program.meta, tasks=program.tasks)
+        program = Program.load(args.program).on_design(design, args.program)
         x = _workload(args, program, args.task)
         prep = program_report(program, x, args.task)
         doc["energy_per_inference_pj"] = prep["energy_per_inference_pj"]
@@ -445,11 +444,8 @@ def cmd_report(args) -> int:
     if args.design:
         # the cost side (clock, technology, overrides) from another design file that maps the same way
         from .design import load_design
-        from .program import Program, check_same_design
 
-        design = load_design(args.design)
-        check_same_design(program.design, design, args.program[0])
-        program = Program(design, program.layers, program.model, program.digital, program.meta, tasks=program.tasks)
+        program = program.on_design(load_design(args.design), args.program[0])
     tasks = args.tasks or list(program.tasks)
     if not tasks:
         raise XbarError("report: the Program holds no task entry; allowed: a Program written by `xbar-hw adapt`")

@@ -94,6 +94,13 @@ class Program:
     def n_crossbars(self) -> int:
         return sum(lp.n_crossbars for lp in self.layers.values())
 
+    def on_design(self, design: Design, where: str = "program") -> "Program":
+        """This Program with ``design``'s cost-side entries (clock, technology, non-ideal
+        block); refuses a design that maps another way."""
+        check_same_design(self.design, design, where)
+        return Program(design, self.layers, self.model, self.digital, self.meta, tasks=self.tasks,
+                       source=self.source)
+
     def summary(self) -> dict:
         return {
             "design": self.design.name,
