@@ -340,22 +340,9 @@ def tiny_program():
     """mnist_cnn (width 4, 8x8 UCI digits, untrained) mapped onto tiny: conv1 on 1 crossbar,
     conv2 on 6 (3 row blocks x 2 column blocks), fc on 6 (2 x 3); a hand-made task entry
     with random mask codes on every shared layer."""
-    from xbar_hw.adapt.entry import TaskEntry
     from xbar_hw.data import load_dataset
-    from xbar_hw.models import build_model
-    from xbar_hw.xbar.convert import convert_to_program
 
-    data = load_dataset("digits")
-    kwargs = {"in_channels": 1, "num_classes": 10, "in_size": 8, "width": 4}
-    model = build_model("mnist_cnn", seed=0, **kwargs)
-    program = convert_to_program(model, TINY, data.x_train[:64], {"arch": "mnist_cnn", "kwargs": kwargs},
-                                 {"data": "digits", "seed": 0})
-    gen = torch.Generator().manual_seed(5)
-    masks = {n: torch.randint(0, 1 << TINY.mask.bits, (lp.n_crossbars, TINY.logical_cols), generator=gen,
-                              dtype=torch.uint8) for n, lp in program.layers.items() if n != program.head}
-    head = copy.deepcopy(program.layers[program.head])
-    program.tasks["masked"] = TaskEntry("masked", "xma", head, [str(i) for i in range(10)], masks)
-    return program, data
+    return mapped_program(TINY, faults=False, mask_seed=5), load_dataset("digits")
 
 
 @needs_icarus
@@ -408,9 +395,9 @@ def test_cost_model_cycles_equal_rtl_on_tiny(build_root, tiny_program):
     assert r["cycles_per_mvm_measured"] == [cost_model_cycles(program, "masked", "conv2")]
 
 
-def mapped_program(design, seed=0):
-    """mnist_cnn (width 4, UCI digits, untrained) mapped onto ``design``, stuck-at faults
-    profiled into it, and a task entry with random mask codes."""
+def mapped_program(design, seed=0, faults=True, mask_seed=None):
+    """mnist_cnn (width 4, UCI digits, untrained) mapped onto ``design``, with ``faults``
+    stuck-at faults profiled into it, and a task "masked" with random mask codes."""
     from xbar_hw.adapt.entry import TaskEntry
     from xbar_hw.data import load_dataset
     from xbar_hw.models import build_model
@@ -422,8 +409,9 @@ def mapped_program(design, seed=0):
     model = build_model("mnist_cnn", seed=seed, **kwargs)
     program = convert_to_program(model, design, data.x_train[:64], {"arch": "mnist_cnn", "kwargs": kwargs},
                                  {"data": "digits", "seed": seed})
-    Chip(program, design.replace(nonideal={"saf": {"sa0": 0.05, "sa1": 0.05}}), seed).profile(program)
-    gen = torch.Generator().manual_seed(seed)
+    if faults:
+        Chip(program, design.replace(nonideal={"saf": {"sa0": 0.05, "sa1": 0.05}}), seed).profile(program)
+    gen = torch.Generator().manual_seed(seed if mask_seed is None else mask_seed)
     masks = {n: torch.randint(0, 1 << design.mask.bits, (lp.n_crossbars, design.logical_cols), generator=gen,
                               dtype=torch.uint8) for n, lp in program.layers.items() if n != program.head}
     head = copy.deepcopy(program.layers[program.head])

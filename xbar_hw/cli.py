@@ -424,7 +424,13 @@ def cmd_energy(args) -> int:
 
 
 def _workload(args, program, task=None):
-    """Test images a Program's task runs on: the task's data (entries record it), else --data."""
+    """Test images a Program's task runs on (``--data``, ``--images``)."""
+    return task_workload(program, task, args.data, args.images)
+
+
+def task_workload(program, task=None, data: str | None = None, images: int = 16):
+    """``images`` test images of a Program's task: the task's data (entries record it),
+    else ``data``, else the Program's base data."""
     from .adapt.tasks import TASKS, load_task
     from .data import eval_subset
 
@@ -432,9 +438,9 @@ def _workload(args, program, task=None):
     if task is not None:
         meta = program.task(task).meta
         name = meta.get("data") or meta.get("task", task)
-    name = name or args.data or program.meta.get("base_task") or program.meta.get("data") or "mnist5k"
-    data = load_task(name, 0) if name in TASKS else _data(argparse.Namespace(data=name, seed=0, image_size=28, channels=1))
-    return eval_subset(data, args.images)[0]
+    name = name or data or program.meta.get("base_task") or program.meta.get("data") or "mnist5k"
+    ds = load_task(name, 0) if name in TASKS else _data(argparse.Namespace(data=name, seed=0, image_size=28, channels=1))
+    return eval_subset(ds, images)[0]
 
 
 def cmd_report(args) -> int:
@@ -546,8 +552,7 @@ def demo_report(design, out: Path, args) -> None:
     print("[7/7] cost report: energy per inference, cells written per switch, lifetime")
     program = Program.load(out / "tasks.safetensors", design)
     tasks = list(program.tasks)
-    ns = argparse.Namespace(data=None, images=16)
-    doc = build_report(program, {t: _workload(ns, program, t) for t in tasks}, tasks)
+    doc = build_report(program, {t: task_workload(program, t) for t in tasks}, tasks)
     write_report(doc, out / "report")
     d = doc["design"]
     print(f"  tile {d['tile_power_mw']:.1f} mW, ADC share {100 * d['adc_share']:.1f}%, {d['cycles_per_mvm']} cycles per MVM")

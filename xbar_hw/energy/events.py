@@ -22,7 +22,7 @@ import torch
 from ..design import Design
 from ..program import Program
 from ..rtl.timing import cycles_per_mvm
-from ..xbar.mapping import unmap_levels
+from ..xbar.mapping import fault_entries
 
 #: event names, in report order, with the table entry that prices each
 EVENTS = {
@@ -150,8 +150,7 @@ def fault_table_sizes(design: Design, lp) -> torch.Tensor:
         intended = lp.levels[xb].to(torch.int64)
         stored = intended.clone()
         stored[mine[:, 1], mine[:, 2]] = mine[:, 3]
-        delta = unmap_levels(intended, design) - unmap_levels(stored, design)
-        sizes[xb] = int((delta != 0).sum())
+        sizes[xb] = len(fault_entries(intended, stored, design))
     return sizes
 
 

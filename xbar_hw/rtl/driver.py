@@ -11,7 +11,7 @@ import torch
 
 from ..design import Design
 from ..errors import XbarError
-from ..xbar.mapping import unmap_levels
+from ..xbar.mapping import fault_entries, unmap_levels  # noqa: F401 (fault_entries: the driver's API)
 from .params import rtl_params
 from .pe import ConfigTarget
 
@@ -27,13 +27,6 @@ def program_beats(levels: torch.Tensor, xbar: int, previous: torch.Tensor | None
 def colsums(levels: torch.Tensor, design: Design) -> list[int]:
     """colsum_w[j] = sum_r w[r, j] of the intended levels [R, C] (signed designs' offset term)."""
     return [int(v) for v in unmap_levels(torch.as_tensor(levels), design).sum(0).tolist()]
-
-
-def fault_entries(intended: torch.Tensor, stored: torch.Tensor, design: Design) -> list[tuple[int, int, int]]:
-    """The fault table of one crossbar: (row, logical column, delta = w - w_stored) for every
-    weight whose stored value differs from the intended one, in row-major order."""
-    delta = unmap_levels(torch.as_tensor(intended), design) - unmap_levels(torch.as_tensor(stored), design)
-    return [(int(r), int(j), int(delta[r, j])) for r, j in delta.nonzero().tolist()]
 
 
 def pack_fault_entry(design: Design, row: int, col: int, delta: int, fault_entries: int | None = None) -> int:

@@ -64,6 +64,13 @@ def unmap_levels(levels: torch.Tensor, design: Design) -> torch.Tensor:
     return weights[..., 0] - weights[..., 1]
 
 
+def fault_entries(intended: torch.Tensor, stored: torch.Tensor, design: Design) -> list[tuple[int, int, int]]:
+    """The fault table of one crossbar: (row, logical column, delta = w - w_stored) for every
+    weight whose stored value differs from the intended one, in row-major order."""
+    delta = unmap_levels(torch.as_tensor(intended), design) - unmap_levels(torch.as_tensor(stored), design)
+    return [(int(r), int(j), int(delta[r, j])) for r, j in delta.nonzero().tolist()]
+
+
 def layer_grid(k_in: int, n_out: int, design: Design) -> tuple[int, int]:
     """(row blocks, column blocks) of a K x N weight matrix."""
     R, L = design.crossbar.rows, design.logical_cols
