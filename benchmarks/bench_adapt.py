@@ -17,9 +17,9 @@ import torch.nn.functional as F
 
 from xbar_hw.adapt import AdaptConfig, fit, get_method, load_task
 from xbar_hw.adapt.backbone import make_backbone
-from xbar_hw.design import load_design
-from xbar_hw.models import build_model
-from xbar_hw.program import Program
+from xbar_hw.core.design import load_design
+from xbar_hw.core.program import Program
+from xbar_hw.workload.models import build_model
 
 
 def float_epoch_seconds(data, batch: int, epochs: int) -> float:

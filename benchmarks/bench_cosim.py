@@ -1,6 +1,6 @@
 """Co-simulation speed: vectors per second of the PE tile's cocotb testbench on Icarus and
 on Verilator (when installed), and cycles per MVM measured against the analytic count
-(xbar_hw.rtl.timing.cycles_per_mvm), on designs/tiny.yaml and designs/default.yaml.
+(xbar_hw.core.cycles.cycles_per_mvm), on designs/tiny.yaml and designs/default.yaml.
 
 Each run is one :func:`xbar_hw.sim.cosim.cosim` on a seeded random load (every output
 beat compared bit for bit with the golden model). "vectors_per_second" counts the
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from xbar_hw import load_design
-from xbar_hw.rtl.timing import cycles_per_mvm, mvm_phases
+from xbar_hw.core.cycles import cycles_per_mvm, mvm_phases
 from xbar_hw.sim import runner
 from xbar_hw.sim.cosim import cosim
 

@@ -10,9 +10,9 @@ import time
 
 import torch
 
-from xbar_hw.design import load_design
+from xbar_hw.core.design import load_design
 from xbar_hw.energy import design_report, program_report
-from xbar_hw.models import build_model
+from xbar_hw.workload.models import build_model
 from xbar_hw.xbar.convert import convert_to_program
 
 

@@ -18,16 +18,13 @@ import json
 import time
 
 import torch
-
 from timing import timeit  # benchmarks/timing.py
 
-from xbar_hw import convert_to_program, load_design, set_path
-from xbar_hw.models import build_model
+from xbar_hw import build_network, convert_to_program, load_design, set_path
+from xbar_hw.workload.models import build_model
 from xbar_hw.xbar.analog import Chip, attach_chip
 from xbar_hw.xbar.convert import fold_batchnorm
 from xbar_hw.xbar.layers import mapped_layers
-
-
 
 
 @torch.no_grad()
@@ -48,7 +45,7 @@ def fake_quant_model(model, program):
 
 
 def mapped_w(lp, d):
-    from xbar_hw.xbar import layer_weights
+    from xbar_hw.core.mapping import layer_weights
     return layer_weights(lp.levels, lp.k_in, lp.n_out, d).t().float()
 
 
@@ -81,7 +78,7 @@ def bench(arch, kwargs, shape, design, batch, seed=0):
     model = build_model(arch, seed=seed, **kwargs).eval()
     x = torch.rand(batch, *shape)
     program = convert_to_program(model, design, torch.rand(64, *shape))
-    mapped = program.build()
+    mapped = build_network(program)
     fq = fake_quant_model(build_model(arch, seed=seed, **kwargs).eval(), program)
     res = {"arch": arch, "batch": batch, "crossbars": program.n_crossbars, "pes": program.n_pes}
     with torch.no_grad():

@@ -23,11 +23,14 @@ import time
 
 import numpy as np
 import torch
-
-from timing import timeit  # benchmarks/timing.py
 from threadpoolctl import threadpool_limits
+from timing import timeit  # benchmarks/timing.py
 
-from xbar_hw.xbar.irdrop import column_currents, effective_conductance, effective_conductances
+from xbar_hw.xbar.irdrop import (
+    column_currents,
+    effective_conductance,
+    effective_conductances,
+)
 
 RES = (1 / 0.375, 1 / 0.375, 1 / 0.25, 1 / 0.25)  # r_row, r_col, r_source, r_sense (ohm)
 
@@ -77,7 +80,7 @@ def main() -> None:
 
     if not args.skip_network:
         from xbar_hw import convert_to_program
-        from xbar_hw.models import build_model
+        from xbar_hw.workload.models import build_model
 
         torch.manual_seed(0)
         program = convert_to_program(build_model("resnet20", seed=0).eval(), design, torch.rand(16, 3, 32, 32))

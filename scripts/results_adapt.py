@@ -20,12 +20,12 @@ from pathlib import Path
 
 import torch
 
+from xbar_hw import build_network
 from xbar_hw.adapt import AdaptConfig, fit, get_method, load_task
 from xbar_hw.adapt.backbone import make_backbone
-from xbar_hw.adapt.entry import build_task
-from xbar_hw.design import load_design
-from xbar_hw.program import Program
-from xbar_hw.train import accuracy
+from xbar_hw.core.design import load_design
+from xbar_hw.core.program import Program
+from xbar_hw.workload.train import accuracy
 
 TASKS = ["split_mnist_5_9", "permuted_mnist", "rotated_mnist", "inverted_mnist", "uci_digits"]
 METHODS = ["finetune", "classifier", "piggyback", "xbm", "xma", "xma2"]
@@ -42,7 +42,7 @@ def run(args):
         t0 = time.time()
         program = make_backbone(design, epochs=args.backbone_epochs, seed=0)
         base = load_task("mnist_0_4", 0)
-        program.meta["mapped_acc"] = accuracy(program.build(), base.x_test, base.y_test)
+        program.meta["mapped_acc"] = accuracy(build_network(program), base.x_test, base.y_test)
         bb.parent.mkdir(parents=True, exist_ok=True)
         program.save(bb)
         print(f"backbone: {program.summary()} float {program.meta['float_acc']:.4f} mapped {program.meta['mapped_acc']:.4f}"
@@ -219,8 +219,8 @@ NONIDEAL = {
 def nonideal(args):
     """Each seed-0 main entry (5 tasks x 6 methods) on ``--chips`` chip instances of each
     NONIDEAL block: one JSON file, docs/results_adapt_nonideal.json, and a table."""
-    from xbar_hw.adapt.entry import task_view
-    from xbar_hw.data import eval_subset
+    from xbar_hw.core.switch import task_view
+    from xbar_hw.workload.data import eval_subset
     from xbar_hw.xbar.analog import Chip, attach_chip
     from xbar_hw.xbar.layers import set_column_masks
 
@@ -238,7 +238,7 @@ def nonideal(args):
             path = Path(args.entries) / f"{t}.{m}.{0.1 if m == 'xma2' else None}.safetensors"
             program = Program.load(path, design)
             view, masks = task_view(program, t)
-            mapped = set_column_masks(view.build(), masks or None)
+            mapped = set_column_masks(build_network(view), masks or None)
             res = {"ideal": accuracy(mapped, x, y, progress=False)}
             for name in args.configs:
                 block = NONIDEAL[name]

@@ -15,12 +15,12 @@ import time
 
 import torch
 
-from xbar_hw import convert_to_program, load_design, set_path
+from xbar_hw import build_network, convert_to_program, load_design, set_path
 from xbar_hw.cli import evaluate_chips
-from xbar_hw.data import load_dataset
-from xbar_hw.io import write_text
-from xbar_hw.models import build_model
-from xbar_hw.train import accuracy, train
+from xbar_hw.core.io import write_text
+from xbar_hw.workload.data import load_dataset
+from xbar_hw.workload.models import build_model
+from xbar_hw.workload.train import accuracy, train
 from xbar_hw.xbar.nia import irdrop_statistics, nia_train
 
 PAPER_SAF = {"sa0": 0.0175, "sa1": 0.0904}  # PytorX / NIA (DAC 2019)
@@ -40,7 +40,7 @@ def run(data_name: str, chips: int, epochs: int, seed: int = 0, progress: bool =
     base = load_design("designs/default.yaml")
     rows = [{"config": "float", "mean": accuracy(model, data.x_test, data.y_test), "std": 0.0, "accs": []}]
     prog = convert_to_program(model, base, calib)
-    rows.append({"config": "ideal mapped (default design)", "mean": accuracy(set_path(prog.build(), "crossbar"), data.x_test, data.y_test),
+    rows.append({"config": "ideal mapped (default design)", "mean": accuracy(set_path(build_network(prog), "crossbar"), data.x_test, data.y_test),
                  "std": 0.0, "accs": []})
 
     def chips_of(program, design, name, n=chips, cache=None):
@@ -64,7 +64,7 @@ def run(data_name: str, chips: int, epochs: int, seed: int = 0, progress: bool =
     for size in ((32, 64, 128) if "ir" in sections else ()):
         geo = base.replace(crossbar={"rows": size, "cols": size})
         p_size = convert_to_program(model, geo, calib)
-        ideal = accuracy(set_path(p_size.build(), "crossbar"), data.x_test, data.y_test)
+        ideal = accuracy(set_path(build_network(p_size), "crossbar"), data.x_test, data.y_test)
         rows.append({"config": f"{size}x{size} ideal mapped", "mean": ideal, "std": 0.0, "accs": []})
         for wlabel, r in WIRES.items():
             d = geo.replace(nonideal={"ir_drop": {"enabled": True, "r_row": r, "r_col": r}})

@@ -10,18 +10,26 @@ import math
 
 import pytest
 import torch
-
 from spec_reference import ref_column_mask, ref_crossbar_mvm
-from xbar_hw.adapt import AdaptConfig, fit, get_method, list_tasks, load_task, switch_diff
-from xbar_hw.adapt.entry import TaskEntry, build_task, diff_programs, task_view
+
+from xbar_hw import build_network, build_task
+from xbar_hw.adapt import (
+    AdaptConfig,
+    fit,
+    get_method,
+    list_tasks,
+    load_task,
+)
 from xbar_hw.adapt.proxy import ProxyLayer, crossbar_grid
 from xbar_hw.adapt.xma2 import budget_pes
 from xbar_hw.cli import main
-from xbar_hw.data import Dataset
-from xbar_hw.design import design_from_dict, load_design
-from xbar_hw.errors import XbarError
-from xbar_hw.models import build_model
-from xbar_hw.program import Program
+from xbar_hw.core.design import design_from_dict, load_design
+from xbar_hw.core.errors import XbarError
+from xbar_hw.core.program import Program
+from xbar_hw.core.switch import diff_programs, switch_diff, task_view
+from xbar_hw.core.task_entry import TaskEntry
+from xbar_hw.workload.data import Dataset
+from xbar_hw.workload.models import build_model
 from xbar_hw.xbar.convert import convert_to_program
 from xbar_hw.xbar.layers import mapped_layers, set_column_masks
 
@@ -136,7 +144,7 @@ def _cells_of(w: int, design) -> int:
 
 
 def test_piggyback_writes_every_cell_it_zeroes(program, entries, tiny):
-    from xbar_hw.xbar.mapping import layer_weights
+    from xbar_hw.core.mapping import layer_weights
 
     e = entries["piggyback"]
     assert e.meta["weights_zeroed"] > 0
@@ -200,7 +208,7 @@ def test_tied_mask_equals_crossbar_mask_with_ideal_adc():
     assert d.lossless
     model = torch.nn.Sequential(torch.nn.Linear(40, 10))
     prog = convert_to_program(model, d, torch.rand(64, 40), None)
-    net = prog.build()
+    net = build_network(prog)
     layer = mapped_layers(net)[0]
     codes = torch.randint(0, 4, (layer.lp.n_crossbars, d.logical_cols), generator=torch.Generator().manual_seed(1))
     proxy = ProxyLayer(layer)

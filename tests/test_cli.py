@@ -17,7 +17,7 @@ import torch
 
 import xbar_hw
 from xbar_hw import cli
-from xbar_hw.models import build_model, save_model
+from xbar_hw.workload.models import build_model, save_model
 
 ROOT = Path(__file__).resolve().parent.parent
 DESIGNS = ROOT / "designs"
@@ -232,7 +232,7 @@ def test_map_bad_design_leaves_nothing(capsys, tmp_path, files):
 def test_failed_write_leaves_no_file_and_keeps_the_old_one(capsys, tmp_path, files, monkeypatch):
     """A write that dies half-way leaves neither a partial output nor a temporary file,
     and an existing output file keeps its old contents."""
-    import xbar_hw.io as xio
+    import xbar_hw.core.io as xio
 
     out_dir = tmp_path / "out"
     out_dir.mkdir()
@@ -360,6 +360,6 @@ def test_demo_end_to_end(tmp_path):
     adapt = json.loads((out / "adapt.json").read_text())
     assert adapt["xma"]["cells_written"] == 0 and adapt["xma"]["method"] == "xma"
     assert len(adapt["xma2"]["pes_reprogrammed"]) <= int(0.1 * adapt["backbone"]["backbone_pes"])
-    from xbar_hw.program import Program
+    from xbar_hw.core.program import Program
 
     assert sorted(Program.load(out / "tasks.safetensors").tasks) == ["split_mnist_5_9.xma", "split_mnist_5_9.xma2"]

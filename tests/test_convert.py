@@ -8,8 +8,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xbar_hw import Program, XbarError, convert_to_program, design_from_dict, load_design, set_path
-from xbar_hw.models import build_model
+from xbar_hw import (
+    Program,
+    XbarError,
+    build_network,
+    convert_to_program,
+    design_from_dict,
+    load_design,
+    set_path,
+)
+from xbar_hw.workload.models import build_model
 from xbar_hw.xbar import crossbar_mvm
 from xbar_hw.xbar.convert import fold_batchnorm
 from xbar_hw.xbar.layers import mapped_layers
@@ -59,7 +67,7 @@ def _integer_reference(model: nn.Module, program: Program, x: torch.Tensor) -> t
 
 
 def _w_int(lp, d):
-    from xbar_hw.xbar import layer_weights
+    from xbar_hw.core.mapping import layer_weights
     w = layer_weights(lp.levels, lp.k_in, lp.n_out, d).t().double()
     if lp.conv:
         return w.reshape(lp.n_out, lp.conv["in_channels"], *lp.conv["kernel_size"])
@@ -88,7 +96,7 @@ def test_lossless_crossbar_path_is_bit_exact(signed):
     assert d.lossless
     x = _data((2, 9, 9)) - (0.5 if signed else 0.0)
     prog = convert_to_program(model, d, x)
-    mapped = prog.build()
+    mapped = build_network(prog)
     ref = _integer_reference(model, prog, x)
     folded = set_path(mapped, "folded")(x)
     crossbar = set_path(mapped, "crossbar")(x)
@@ -107,7 +115,7 @@ def test_crossbar_layer_equals_composition_of_crossbars():
     prog = convert_to_program(lin, d, x)
     lp = prog.layers["0"]
     lp.adc_shift = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1])  # per-crossbar shifts differ
-    layer = mapped_layers(prog.build())[0]
+    layer = mapped_layers(build_network(prog))[0]
     layer.path = "crossbar"
     x_int = layer.quantize_input(x).to(torch.int64)
     got = layer.crossbar_rows(layer.input_rows(x_int.double()))
@@ -141,10 +149,10 @@ def test_program_roundtrip_identical_outputs(tmp_path):
     d = load_design("designs/tiny.yaml")
     x = _data((3, 12, 12), n=6)
     prog = convert_to_program(model, d, x, {"arch": "resnet20", "kwargs": {"in_channels": 3, "num_classes": 10, "width": 4}})
-    out = prog.build()(x)
+    out = build_network(prog)(x)
     prog.save(tmp_path / "p.safetensors")
     again = Program.load(tmp_path / "p.safetensors", d)
-    assert torch.equal(again.build()(x), out)
+    assert torch.equal(build_network(again)(x), out)
     for n, lp in prog.layers.items():
         assert torch.equal(again.layers[n].levels, lp.levels) and again.layers[n].first_pe == lp.first_pe
     with pytest.raises(XbarError, match="mapped for design 'tiny'"):
@@ -172,7 +180,7 @@ def test_calibrated_adc_shift_never_clips_calibration_data():
     for n in auto.layers:
         assert bool((cal.layers[n].adc_shift <= auto.layers[n].adc_shift).all())
     # on the calibration data no column clips, and one shift less would clip somewhere
-    mapped = set_path(cal.build(), "crossbar")
+    mapped = set_path(build_network(cal), "crossbar")
     rows = {}
     hooks = [m.register_forward_pre_hook(lambda mod, a: rows.__setitem__(mod.lp.name, mod.input_rows(mod.quantize_input(a[0]))))
              for m in mapped_layers(mapped)]
@@ -202,14 +210,14 @@ def test_grouped_conv_is_rejected():
 
 @pytest.mark.slow
 def test_default_design_mnist_within_half_point_of_float():
-    from xbar_hw.data import mnist5k
-    from xbar_hw.train import accuracy, train
+    from xbar_hw.workload.data import mnist5k
+    from xbar_hw.workload.train import accuracy, train
 
     data = mnist5k(0)
     model = train(build_model("mnist_cnn", seed=0), data, epochs=5, seed=0, progress=False).cpu()
     prog = convert_to_program(model, load_design("designs/default.yaml"), data.x_train[:512])
     f = accuracy(model, data.x_test, data.y_test)
-    m = accuracy(set_path(prog.build(), "crossbar"), data.x_test, data.y_test)
+    m = accuracy(set_path(build_network(prog), "crossbar"), data.x_test, data.y_test)
     assert f > 0.9
     assert abs(m - f) <= 0.005, (f, m)
 
@@ -217,6 +225,7 @@ def test_default_design_mnist_within_half_point_of_float():
 def test_masked_layer_equals_per_crossbar_spec_composition():
     """Masks act on each crossbar's P (after the shift-add) before the sum over crossbars."""
     from spec_reference import ref_column_mask
+
     from xbar_hw.xbar.layers import set_column_masks
 
     d = design_from_dict({"crossbar": {"rows": 5, "cols": 8, "cell_bits": 2}, "weights": {"bits": 5},
@@ -228,7 +237,7 @@ def test_masked_layer_equals_per_crossbar_spec_composition():
     prog = convert_to_program(lin, d, x)
     lp = prog.layers["0"]
     codes = torch.randint(0, 4, (12, 2), generator=torch.Generator().manual_seed(0))
-    mapped = set_column_masks(prog.build(), {"0": codes})
+    mapped = set_column_masks(build_network(prog), {"0": codes})
     layer = mapped_layers(mapped)[0]
     x_int = layer.quantize_input(x).to(torch.int64)
     got = layer.crossbar_rows(layer.input_rows(x_int.double()))

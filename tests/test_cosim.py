@@ -3,7 +3,7 @@ installed) against the torch golden model and the cycle model.
 
 Every run loads one PE (random levels, ADC shifts, mask codes, stuck cells and groups, or
 a layer of a mapped network with a task's masks), streams MVMs and checks every output
-beat bit for bit, the cycles per MVM against xbar_hw.rtl.timing.cycles_per_mvm, the
+beat bit for bit, the cycles per MVM against xbar_hw.core.cycles.cycles_per_mvm, the
 tile's write and conversion counters, and the stream protocol. Tests that need a
 simulator skip, saying how to install it, when it is missing."""
 
@@ -22,14 +22,15 @@ pytest.importorskip("cocotb")
 pytest.importorskip("amaranth")
 
 from spec_reference import ref_column_mask, ref_crossbar_mvm  # noqa: E402
+
 from xbar_hw import XbarError, design_from_dict, load_design  # noqa: E402
-from xbar_hw.rtl.timing import cycles_per_mvm  # noqa: E402
+from xbar_hw.core.cycles import cycles_per_mvm  # noqa: E402
+from xbar_hw.core.mapping import unmap_levels  # noqa: E402
 from xbar_hw.sim import cosim as cosim_mod  # noqa: E402
 from xbar_hw.sim import runner  # noqa: E402
 from xbar_hw.sim.commands import add_parsers  # noqa: E402
 from xbar_hw.sim.cosim import cosim, golden, random_load  # noqa: E402
 from xbar_hw.sim.xbar_layout import Layout  # noqa: E402
-from xbar_hw.xbar.mapping import unmap_levels  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_PATH = ROOT / "designs" / "tiny.yaml"
@@ -168,7 +169,7 @@ def test_bad_inputs_one_line_errors(tmp_path, monkeypatch):
         cosim(TINY, vectors=1, sim="modelsim")
     with pytest.raises(XbarError, match=r"^backpressure: got 1\.0; allowed: a number in \[0, 1\)$"):
         cosim(TINY, vectors=1, backpressure=1.0)
-    with pytest.raises(XbarError, match=r"^design: got dict; allowed: an xbar_hw.design.Design or a design file path$"):
+    with pytest.raises(XbarError, match=r"^design: got dict; allowed: an xbar_hw.Design or a design file path$"):
         cosim({"name": "x"}, vectors=1)
     # a missing simulator names the command that installs it
     monkeypatch.setattr(runner.shutil, "which", lambda name, *a, **k: None)
@@ -340,7 +341,7 @@ def tiny_program():
     """mnist_cnn (width 4, 8x8 UCI digits, untrained) mapped onto tiny: conv1 on 1 crossbar,
     conv2 on 6 (3 row blocks x 2 column blocks), fc on 6 (2 x 3); a hand-made task entry
     with random mask codes on every shared layer."""
-    from xbar_hw.data import load_dataset
+    from xbar_hw.workload.data import load_dataset
 
     return mapped_program(TINY, faults=False, mask_seed=5), load_dataset("digits")
 
@@ -375,9 +376,9 @@ def test_mapped_network_layers_with_task_masks_and_faults(build_root, tiny_progr
 def cost_model_cycles(program, task, layer) -> int:
     """Cycles per MVM of the layer's first PE as the cost model counts them (xbar_hw.energy:
     gated columns from the task's masks, fault-table entries, output groups)."""
-    from xbar_hw.adapt.entry import task_view
-    from xbar_hw.data import load_dataset
+    from xbar_hw.core.switch import task_view
     from xbar_hw.energy.events import program_events
+    from xbar_hw.workload.data import load_dataset
 
     view, masks = task_view(program, task)
     x = load_dataset(program.meta.get("data", "digits")).x_test[:2]
@@ -398,9 +399,9 @@ def test_cost_model_cycles_equal_rtl_on_tiny(build_root, tiny_program):
 def mapped_program(design, seed=0, faults=True, mask_seed=None):
     """mnist_cnn (width 4, UCI digits, untrained) mapped onto ``design``, with ``faults``
     stuck-at faults profiled into it, and a task "masked" with random mask codes."""
-    from xbar_hw.adapt.entry import TaskEntry
-    from xbar_hw.data import load_dataset
-    from xbar_hw.models import build_model
+    from xbar_hw.core.switch import TaskEntry
+    from xbar_hw.workload.data import load_dataset
+    from xbar_hw.workload.models import build_model
     from xbar_hw.xbar.analog import Chip
     from xbar_hw.xbar.convert import convert_to_program
 

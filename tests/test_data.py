@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from xbar_hw import XbarError
-from xbar_hw.data import image_folder, load_dataset, mnist5k, uci_digits
-
+from xbar_hw.workload.data import image_folder, load_dataset, mnist5k, uci_digits
 
 # ----------------------------------------------------------------------------- helpers
 

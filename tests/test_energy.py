@@ -10,16 +10,16 @@ import pytest
 import torch
 import yaml
 
-from xbar_hw.adapt.entry import TaskEntry
 from xbar_hw.cli import main
-from xbar_hw.design import design_from_dict, load_design
+from xbar_hw.core.design import design_from_dict, load_design
+from xbar_hw.core.errors import XbarError
+from xbar_hw.core.program import Program
+from xbar_hw.core.switch import TaskEntry
 from xbar_hw.energy import design_report, load_table, program_report, technology
 from xbar_hw.energy.endurance import schedule_writes
 from xbar_hw.energy.events import program_events
 from xbar_hw.energy.report import m_for_ratio
 from xbar_hw.energy.technology import parse_table
-from xbar_hw.errors import XbarError
-from xbar_hw.program import Program
 from xbar_hw.xbar.convert import convert_to_program
 
 
@@ -202,9 +202,9 @@ def test_cli_report_by_hand(tmp_path, capsys):
     table's numbers, the claim's M put back into the ratio, the files written; a design
     that maps another way is refused in one line."""
     from xbar_hw.adapt import AdaptConfig, fit, get_method, load_task
-    from xbar_hw.adapt.entry import task_view
-    from xbar_hw.data import Dataset
-    from xbar_hw.models import build_model
+    from xbar_hw.core.switch import task_view
+    from xbar_hw.workload.data import Dataset
+    from xbar_hw.workload.models import build_model
 
     d = load_design("designs/tiny.yaml")
     base = load_task("mnist_0_4", 0)

@@ -3,11 +3,13 @@
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st, HealthCheck
-
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from spec_reference import ref_crossbar_mvm, ref_map_weights
+
 from xbar_hw import XbarError, design_from_dict
-from xbar_hw.xbar import crossbar_mvm, map_layer, map_weights, layer_weights, unmap_levels
+from xbar_hw.core.mapping import layer_weights, map_layer, map_weights, unmap_levels
+from xbar_hw.xbar import crossbar_mvm
 
 
 @st.composite

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from xbar_hw.errors import XbarError
+from xbar_hw.core.errors import XbarError
 from xbar_hw.xbar import irdrop
 from xbar_hw.xbar.irdrop import (
     column_currents,

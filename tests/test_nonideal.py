@@ -8,7 +8,14 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from xbar_hw import XbarError, convert_to_program, design_from_dict, load_design, set_path
+from xbar_hw import (
+    XbarError,
+    build_network,
+    convert_to_program,
+    design_from_dict,
+    load_design,
+    set_path,
+)
 from xbar_hw.xbar.analog import Chip, attach_chip
 from xbar_hw.xbar.golden import CrossbarEngine
 
@@ -33,7 +40,7 @@ def _program(design):
 
 def test_everything_off_is_the_golden_path():
     prog = _program(load_design("designs/tiny.yaml"))
-    mapped = set_path(prog.build(), "crossbar")
+    mapped = set_path(build_network(prog), "crossbar")
     ref = mapped(_x())
     attach_chip(mapped, Chip(prog, index=3))
     assert torch.equal(mapped(_x()), ref)
@@ -43,7 +50,7 @@ def test_saf_correction_is_exact_with_lossless_adc():
     d = design_from_dict({**LOSSLESS, "nonideal": {"saf": {"sa0": 0.1, "sa1": 0.1}}})
     assert d.lossless
     prog = _program(d)
-    mapped = set_path(prog.build(), "crossbar")
+    mapped = set_path(build_network(prog), "crossbar")
     clean = mapped(_x())
     chip = Chip(prog)
     assert sum(len(l.faults) for l in chip.layers.values()) > 50
@@ -110,7 +117,7 @@ def _one_crossbar(noise, f=1e9, v_read=0.2, rows=64):
     g = torch.Generator().manual_seed(0)
     w = torch.randint(-3, 4, (rows, 4), generator=g)
     prog = convert_to_program(nn.Sequential(nn.Linear(rows, 4, bias=False)), d, torch.rand(4, rows))
-    from xbar_hw.xbar import map_layer
+    from xbar_hw.core.mapping import map_layer
     prog.layers["0"].levels = map_layer(w, d)
     return d, prog
 
@@ -171,7 +178,7 @@ def test_noise_reaches_the_output_and_seeds_reproduce():
     d = load_design("designs/pytorx.yaml").replace(nonideal={"noise": {"thermal": True, "shot": True, "rtn": True}},
                                                    device={"read_frequency": 1e9})
     prog = _program(d)
-    mapped = prog.build()
+    mapped = build_network(prog)
     a = attach_chip(mapped, Chip(prog, d, index=0))(_x())
     b = attach_chip(mapped, Chip(prog, d, index=0))(_x())
     c = attach_chip(mapped, Chip(prog, d, index=1))(_x())
@@ -211,8 +218,9 @@ def test_cli_evaluate_chips_json(tmp_path, capsys):
     import json
 
     from xbar_hw import cli
-
-    from xbar_hw.models import build_model  # a zoo model, so that the CLI can rebuild it
+    from xbar_hw.workload.models import (
+        build_model,  # a zoo model, so that the CLI can rebuild it
+    )
 
     model = build_model("mnist_cnn", seed=0, in_size=8, width=4)
     prog = convert_to_program(model, load_design("designs/tiny.yaml"), torch.rand(16, 1, 8, 8),
@@ -283,9 +291,9 @@ def test_nia_injection_hook_moments():
 
 @pytest.mark.slow
 def test_nia_recovers_accuracy_under_ir_drop():
-    from xbar_hw.data import uci_digits
-    from xbar_hw.models import build_model
-    from xbar_hw.train import accuracy, train
+    from xbar_hw.workload.data import uci_digits
+    from xbar_hw.workload.models import build_model
+    from xbar_hw.workload.train import accuracy, train
     from xbar_hw.xbar.nia import irdrop_statistics, nia_train
 
     data = uci_digits(0)
@@ -293,11 +301,11 @@ def test_nia_recovers_accuracy_under_ir_drop():
     d = load_design("designs/default.yaml").replace(crossbar={"rows": 64, "cols": 64},
                                                     nonideal={"ir_drop": {"enabled": True, "r_row": 28, "r_col": 28}})
     prog = convert_to_program(model, d, data.x_train[:256])
-    before = accuracy(attach_chip(prog.build(), Chip(prog)), data.x_test, data.y_test)
+    before = accuracy(attach_chip(build_network(prog), Chip(prog)), data.x_test, data.y_test)
     stats = irdrop_statistics(prog, d, data.x_train[:256])
     nia = nia_train(model, stats, data, epochs=5, seed=0, progress=False)
     prog2 = convert_to_program(nia, d, data.x_train[:256])
-    after = accuracy(attach_chip(prog2.build(), Chip(prog2)), data.x_test, data.y_test)
+    after = accuracy(attach_chip(build_network(prog2), Chip(prog2)), data.x_test, data.y_test)
     assert after > before + 0.05, (before, after)
 
 
@@ -323,6 +331,6 @@ def test_saf_correction_exact_under_column_masks():
     prog = _program(d)
     g = torch.Generator().manual_seed(3)
     masks = {n: torch.randint(0, 4, (lp.n_crossbars, d.logical_cols), generator=g) for n, lp in prog.layers.items()}
-    mapped = set_column_masks(set_path(prog.build(), "crossbar"), masks)
+    mapped = set_column_masks(set_path(build_network(prog), "crossbar"), masks)
     clean = mapped(_x())
     assert torch.equal(attach_chip(mapped, Chip(prog))(_x()), clean)

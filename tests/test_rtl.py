@@ -1,7 +1,7 @@
 """The Amaranth RTL of the PE tile, simulated with Amaranth's Python simulator, against
 independent references: the torch golden crossbar (crossbar_mvm with ADC shifts and mask
 codes), the spec's formulas written out (tests/spec_reference.py), and the analytic cycle
-model (xbar_hw.rtl.timing)."""
+model (xbar_hw.core.cycles)."""
 
 import json
 import random
@@ -17,10 +17,17 @@ pytest.importorskip("amaranth")
 
 from amaranth.hdl import ClockDomain, Elaboratable, Module  # noqa: E402
 from amaranth.sim import Simulator  # noqa: E402
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st
 from spec_reference import ref_column_mask, ref_crossbar_mvm  # noqa: E402
+
 from xbar_hw import XbarError, design_from_dict, load_design  # noqa: E402
+from xbar_hw.core.cycles import adc_conversions, cycles_per_mvm, mvm_phases  # noqa: E402
+from xbar_hw.core.mapping import (  # noqa: E402
+    fault_entries,  # noqa: E402
+    map_weights,
+    unmap_levels,
+)
 from xbar_hw.rtl import driver  # noqa: E402
 from xbar_hw.rtl.adc import Adc, AdcScheduler  # noqa: E402
 from xbar_hw.rtl.array import CrossbarArray  # noqa: E402
@@ -28,8 +35,7 @@ from xbar_hw.rtl.mask import ColumnMask  # noqa: E402
 from xbar_hw.rtl.params import default_mask_code, rtl_params  # noqa: E402
 from xbar_hw.rtl.pe import PeTile  # noqa: E402
 from xbar_hw.rtl.saf import SafCorrector  # noqa: E402
-from xbar_hw.rtl.timing import adc_conversions, cycles_per_mvm, mvm_phases  # noqa: E402
-from xbar_hw.xbar import apply_column_masks, crossbar_mvm, map_weights, unmap_levels  # noqa: E402
+from xbar_hw.xbar import apply_column_masks, crossbar_mvm  # noqa: E402
 
 DESIGNS = Path(__file__).resolve().parent.parent / "designs"
 TINY = load_design(DESIGNS / "tiny.yaml")
@@ -476,7 +482,7 @@ def test_pe_row_blocks_sum_into_groups():
     gen = torch.Generator().manual_seed(11)
     K, N = 2 * d.crossbar.rows, 2 * d.logical_cols
     w = torch.randint(-d.weight_max, d.weight_max + 1, (K, N), generator=gen)
-    from xbar_hw.xbar import map_layer
+    from xbar_hw.core.mapping import map_layer
     levels = list(map_layer(w, d))  # [cb * n_rb + rb]
     xin = torch.randint(0, 16, (K,), generator=gen)
     x = torch.stack([xin[(i % 2) * 16 : (i % 2) * 16 + 16] for i in range(4)])
@@ -502,7 +508,7 @@ def _saf_case(design, gen, stuck_cells):
     for i in range(n):
         for r, c, level in stuck_cells:
             stored[i][r, c] = level if level != intended[i][r, c] else (level + 1) % (design.cell_max + 1)
-    faults = [driver.fault_entries(intended[i], stored[i], design) for i in range(n)]
+    faults = [fault_entries(intended[i], stored[i], design) for i in range(n)]
     return intended, stored, faults
 
 
@@ -832,7 +838,7 @@ def test_bad_designs_rejected_with_one_line_messages():
     assert str(e.value) == "fault_entries: got 0; allowed: an integer in [1, 64] (crossbar.rows * logical columns)"
     with pytest.raises(XbarError) as e:
         CrossbarArray({"crossbar": {"rows": 4}})
-    assert str(e.value) == "design: got dict; allowed: an xbar_hw.design.Design"
+    assert str(e.value) == "design: got dict; allowed: an xbar_hw.Design"
     with pytest.raises(XbarError, match=r"^fault entry: got \(row 16, col 0, delta 1\); allowed: row in \[0, 15\]"):
         driver.pack_fault_entry(TINY, 16, 0, 1)
 

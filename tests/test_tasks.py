@@ -7,8 +7,8 @@ import torch
 
 from xbar_hw import XbarError
 from xbar_hw.adapt import list_tasks, load_task
-from xbar_hw.adapt.tasks import rotate
-from xbar_hw.data import mnist5k, uci_digits
+from xbar_hw.workload.data import mnist5k, uci_digits
+from xbar_hw.workload.tasks import rotate
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_uci_digits_upsampled():
     assert t.x_train.shape[1:] == (1, 28, 28) and torch.equal(t.y_train, d.y_train)
     assert float(t.x_train.min()) >= 0 and float(t.x_train.max()) <= 1
     # bilinear upsampling keeps a constant image constant and the mean ink nearly unchanged
-    from xbar_hw.adapt.tasks import upsample
+    from xbar_hw.workload.tasks import upsample
     assert torch.allclose(upsample(torch.full((1, 1, 8, 8), 0.25)), torch.full((1, 1, 28, 28), 0.25))
     assert abs(t.x_train.mean().item() - d.x_train.mean().item()) < 0.02
 

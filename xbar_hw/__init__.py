@@ -4,10 +4,10 @@ One YAML design feeds a bit-exact torch model of the crossbar, its Programs, and
 project grows) the RTL, the co-simulation and the cost model.
 """
 
-from .design import Design, design_from_dict, load_design
-from .errors import XbarError
-from .program import LayerProgram, Program
-from .xbar.convert import convert, convert_to_program
+from .core.design import Design, design_from_dict, load_design
+from .core.errors import XbarError
+from .core.program import LayerProgram, Program
+from .xbar.convert import build_network, build_task, convert, convert_to_program
 from .xbar.layers import set_path
 
 __version__ = "0.1.0"
@@ -17,6 +17,8 @@ __all__ = [
     "LayerProgram",
     "Program",
     "XbarError",
+    "build_network",
+    "build_task",
     "convert",
     "convert_to_program",
     "design_from_dict",

@@ -8,8 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import XbarError
+from .core.errors import XbarError
 from .sim.commands import add_parsers as add_sim_parsers
+from .xbar.convert import build_network
 
 
 def _print_json(doc) -> None:
@@ -18,7 +19,7 @@ def _print_json(doc) -> None:
 
 # ---------------------------------------------------------------------------- design
 def cmd_design(args) -> int:
-    from .design import load_design
+    from .core.design import load_design
 
     design = load_design(args.file)
     if args.action == "check":
@@ -36,8 +37,8 @@ def cmd_design(args) -> int:
 
 # ---------------------------------------------------------------------------- train
 def _data(args):
-    from .adapt.tasks import TASKS, load_task
-    from .data import load_dataset
+    from .workload.tasks import TASKS, load_task
+    from .workload.data import load_dataset
 
     if args.data in TASKS:
         return load_task(args.data, seed=args.seed)
@@ -45,8 +46,8 @@ def _data(args):
 
 
 def cmd_train(args) -> int:
-    from .models import build_model, save_model
-    from .train import accuracy, train
+    from .workload.models import build_model, save_model
+    from .workload.train import accuracy, train
 
     data = _data(args)
     kwargs = {"in_channels": data.in_channels, "num_classes": data.num_classes}
@@ -81,8 +82,8 @@ def _map_model(model, doc, design, args):
 
 
 def cmd_map(args) -> int:
-    from .design import load_design
-    from .models import load_model
+    from .core.design import load_design
+    from .workload.models import load_model
 
     design = load_design(args.design)
     model, doc = load_model(args.model)
@@ -97,14 +98,13 @@ def cmd_map(args) -> int:
 
 # ---------------------------------------------------------------------------- evaluate
 def evaluate(program, data, model=None, progress=True, limit=None) -> dict:
-    from .train import accuracy
+    from .workload.data import eval_subset
+    from .workload.train import accuracy
     from .xbar.layers import set_path
-
-    from .data import eval_subset
 
     x, y = eval_subset(data, limit)
     t0 = time.time()
-    mapped = program.build()
+    mapped = build_network(program)
     doc = {"design": program.design.name, "data": data.name, "n_test": len(x), **program.summary()}
     doc["float_acc"] = accuracy(model, x, y, progress=progress, desc="float") if model is not None else None
     doc["quant_acc"] = accuracy(set_path(mapped, "folded"), x, y, progress=progress, desc="quantized")
@@ -123,13 +123,12 @@ def evaluate_chips(program, data, design, chips: int, progress=True, limit=None,
     import statistics
     from dataclasses import asdict
 
-    from .train import accuracy
+    from .workload.data import eval_subset
+    from .workload.train import accuracy
     from .xbar.analog import Chip, attach_chip
 
-    from .data import eval_subset
-
     x, y = eval_subset(data, limit)
-    mapped = program.build()
+    mapped = build_network(program)
     cache = {} if cache is None else cache
     accs = [accuracy(attach_chip(mapped, Chip(program, design, i, cache)), x, y, progress=progress, desc=f"chip {i}")
             for i in range(chips)]
@@ -186,9 +185,9 @@ def _add_nonideal(p):
 
 
 def cmd_evaluate(args) -> int:
-    from .design import load_design
-    from .models import load_model
-    from .program import Program
+    from .core.design import load_design
+    from .core.program import Program
+    from .workload.models import load_model
 
     if not args.program and not (args.model and args.design):
         raise XbarError("evaluate: got neither --program nor --model with --design; allowed: --program P [--model M] or --model M --design D")
@@ -226,7 +225,7 @@ def cmd_irdrop(args) -> int:
     """One crossbar of random levels (seeded): exact IR-drop solve, optional SPICE netlist."""
     import torch
 
-    from .design import load_design
+    from .core.design import load_design
     from .xbar import irdrop
 
     design = load_design(args.design)
@@ -267,8 +266,8 @@ def cmd_irdrop(args) -> int:
 # ---------------------------------------------------------------------------- nia
 def cmd_nia(args) -> int:
     """Noise Injection Adaption: IR-drop statistics, one fine-tuning, chips before/after."""
-    from .design import load_design
-    from .models import load_model, save_model
+    from .core.design import load_design
+    from .workload.models import load_model, save_model
     from .xbar.nia import irdrop_statistics, nia_train
 
     design = nonideal_from_args(load_design(args.design), args)
@@ -307,7 +306,7 @@ ADAPT_KEYS = ("method", "task", "accuracy", "proxy_accuracy", "mask_bits", "pigg
 
 def cmd_backbone(args) -> int:
     from .adapt.backbone import make_backbone
-    from .design import load_design
+    from .core.design import load_design
 
     design = load_design(args.design)
     program = make_backbone(design, epochs=args.epochs, seed=args.seed, progress=not args.quiet)
@@ -322,9 +321,9 @@ def cmd_backbone(args) -> int:
 
 def cmd_adapt(args) -> int:
     from .adapt import AdaptConfig, fit, get_method, list_tasks, load_task
-    from .design import load_design
-    from .errors import field_error
-    from .program import Program
+    from .core.design import load_design
+    from .core.errors import field_error
+    from .core.program import Program
 
     if args.list_tasks:
         for name in list_tasks():
@@ -359,14 +358,14 @@ def cmd_diff(args) -> int:
     """Cells whose level differs: between two Programs, or between two tasks of one."""
     import csv
 
-    from .adapt.entry import diff_programs, switch_diff
-    from .io import atomic_path
-    from .program import Program
+    from .core.io import atomic_path
+    from .core.program import Program
+    from .core.switch import diff_programs, switch_diff
 
     a = Program.load(args.program_a)
     if args.program_b:
         b = Program.load(args.program_b)
-        from .adapt.entry import task_view
+        from .core.switch import task_view
 
         va, _ = task_view(a, args.task_a)
         vb, _ = task_view(b, args.task_b)
@@ -396,9 +395,9 @@ ENERGY_KEYS = ("pe_power_mw", "tile_power_mw", "adc_share", "cycles_per_mvm", "a
 def cmd_energy(args) -> int:
     """A design's peak power, ADC share, cycles and area; with a Program, its energy per
     inference on a workload."""
-    from .design import load_design
+    from .core.design import load_design
+    from .core.program import Program
     from .energy import design_report, program_report
-    from .program import Program
 
     design = load_design(args.design)
     rep = design_report(design)
@@ -431,8 +430,8 @@ def _workload(args, program, task=None):
 def task_workload(program, task=None, data: str | None = None, images: int = 16):
     """``images`` test images of a Program's task: the task's data (entries record it),
     else ``data``, else the Program's base data."""
-    from .adapt.tasks import TASKS, load_task
-    from .data import eval_subset
+    from .workload.tasks import TASKS, load_task
+    from .workload.data import eval_subset
 
     name = None
     if task is not None:
@@ -449,7 +448,7 @@ def cmd_report(args) -> int:
     program = merge_programs(args.program)
     if args.design:
         # the cost side (clock, technology, overrides) from another design file that maps the same way
-        from .design import load_design
+        from .core.design import load_design
 
         program = program.on_design(load_design(args.design), args.program[0])
     tasks = args.tasks or list(program.tasks)
@@ -472,11 +471,11 @@ def cmd_report(args) -> int:
 # ---------------------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
     """The end-to-end run on one design: train, map, evaluate; results in DIR."""
-    from .design import load_design
-    from .io import write_text
-    from .models import build_model, save_model
-    from .program import Program
-    from .train import accuracy, train
+    from .core.design import load_design
+    from .core.io import write_text
+    from .core.program import Program
+    from .workload.models import build_model, save_model
+    from .workload.train import accuracy, train
     from .xbar.convert import convert_to_program
 
     out = Path(args.output)
@@ -522,8 +521,8 @@ def cmd_demo(args) -> int:
 def demo_cosim(design, out: Path, args) -> bool:
     """Demo step 6: the PE tile's Verilog for the design, co-simulated (cocotb, Icarus)
     against the golden model with the first layer of the XMA task loaded."""
-    from .io import write_text
-    from .program import Program
+    from .core.io import write_text
+    from .core.program import Program
     from .sim.cosim import cosim
     from .sim.runner import available
 
@@ -546,8 +545,8 @@ def demo_cosim(design, out: Path, args) -> bool:
 
 def demo_report(design, out: Path, args) -> None:
     """Demo step 7: energy, writes and lifetime of the two task entries."""
+    from .core.program import Program
     from .energy.report import build_report, write_report
-    from .program import Program
 
     print("[7/7] cost report: energy per inference, cells written per switch, lifetime")
     program = Program.load(out / "tasks.safetensors", design)

@@ -3,12 +3,12 @@ and mapped onto a design."""
 
 from __future__ import annotations
 
-from ..design import Design
-from ..models import build_model
-from ..program import Program
-from ..train import accuracy, train
+from ..core.design import Design
+from ..core.program import Program
+from ..workload.models import build_model
+from ..workload.tasks import BASE_TASK, load_task
+from ..workload.train import accuracy, train
 from ..xbar.convert import convert_to_program
-from .tasks import BASE_TASK, load_task
 
 
 def make_backbone(design: Design, epochs: int = 8, seed: int = 0, progress: bool = False,

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..design import Design
-from ..errors import XbarError
+from ..core.design import Design
+from ..core.errors import XbarError
 from .proxy import ste
 
 

@@ -23,11 +23,16 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..data import Dataset, eval_subset
-from ..errors import XbarError, field_error
-from ..program import Program
-from ..xbar.mapping import map_layer
-from .entry import TaskEntry, build_task, switch_diff
+from ..core.errors import XbarError, field_error
+from ..core.mapping import map_layer
+from ..core.program import Program
+from ..core.switch import switch_diff
+from ..core.task_entry import TaskEntry
+from ..workload.data import Dataset, eval_subset
+from ..workload.train import accuracy, default_device
+from ..xbar.convert import build_task, quantize_layer
+from ..xbar.layers import MappedLinear
+from ..xbar.observe import observe_inputs
 from .proxy import ProxyLayer, build_proxy
 
 
@@ -146,19 +151,11 @@ def adc_aware_head(net: nn.Module, program: Program, data: Dataset, cfg: AdaptCo
     margins, and the default design's ADC (a0 = 1) would otherwise cost it several points.
     The backbone is frozen here, so its features are computed once. Returns the mapped
     head (a LayerProgram)."""
-    from ..xbar.convert import quantize_layer
-    from ..xbar.layers import MappedLinear
 
     head = net.get_submodule(program.head)
     x = data.x_train
     feats = []
-    hook = head.register_forward_pre_hook(lambda m, a: feats.append(a[0].detach()))
-    try:
-        with torch.no_grad():
-            for i in range(0, len(x), 256):
-                net(x[i : i + 256])
-    finally:
-        hook.remove()
+    observe_inputs(net, [head], lambda m, f: feats.append(f.detach()), x, 256, stop=True)
     f = torch.cat(feats)
     peak = float(f.abs().max())
     d = program.design
@@ -185,7 +182,6 @@ def fit(program: Program, data: Dataset, method: Method, cfg: AdaptConfig = Adap
         task_name: str | None = None, device=None) -> TaskEntry:
     """Adapt the frozen ``program`` to ``data`` with ``method``; the returned entry holds its
     accuracy through the golden crossbars, the cells it writes and its mask memory."""
-    from ..train import accuracy, default_device
 
     device = torch.device(device or default_device())
     task_name = task_name or data.name

@@ -20,10 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..design import Design
-from ..program import LayerProgram, Program
+from ..core.design import Design
+from ..core.errors import XbarError
+from ..core.mapping import layer_weights
+from ..core.program import LayerProgram, Program
+from ..xbar.convert import build_network
 from ..xbar.layers import MappedLayer
-from ..xbar.mapping import layer_weights
 
 
 def ste_round(v: torch.Tensor) -> torch.Tensor:
@@ -130,9 +132,8 @@ class WeightMask(nn.Module):
 def build_proxy(program: Program, num_classes: int, seed: int) -> tuple[nn.Module, dict[str, ProxyLayer]]:
     """The proxy network of ``program`` with a fresh head of ``num_classes`` outputs
     (initialized from ``seed``). Returns (network, {layer: ProxyLayer} without the head)."""
-    from ..xbar.convert import _set_submodule
 
-    net = program.build()
+    net = build_network(program)
     head = program.head
     layers = {}
     for name, m in list(net.named_modules()):
@@ -140,15 +141,14 @@ def build_proxy(program: Program, num_classes: int, seed: int) -> tuple[nn.Modul
             continue
         if name == head:
             if m.lp.kind != "linear":
-                from ..errors import XbarError
 
                 raise XbarError(f"program: head layer {head} is a {m.lp.kind}; allowed: a Linear head")
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                _set_submodule(net, name, nn.Linear(m.lp.k_in, num_classes))
+                net.set_submodule(name, nn.Linear(m.lp.k_in, num_classes))
             continue
         proxy = ProxyLayer(m)
-        _set_submodule(net, name, proxy)
+        net.set_submodule(name, proxy)
         layers[name] = proxy
     for p in net.parameters():  # digital parameters outside the crossbars stay frozen
         p.requires_grad_(False)

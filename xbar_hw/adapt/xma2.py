@@ -21,7 +21,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..program import Program
+from ..core.program import Program
+from ..workload.train import default_device
 from .column import ShiftColumnMask, pass_code
 from .method import Method, reprogrammed, train_loop
 from .proxy import ProxyLayer, Retrain, crossbar_region
@@ -80,7 +81,6 @@ class XMA2(Method):
         return scores
 
     def attach(self, program, layers, net, data, cfg):
-        from ..train import default_device
 
         d = program.design
         pass_code(d, "XMA²")
@@ -110,7 +110,6 @@ class XMA2(Method):
         return [{"params": weights, "lr": cfg.lr_weight}, {"params": scales, "lr": cfg.lr_scale}]
 
     def parts(self, program, layers):
-        d = program.design
         masks = {}
         for name, proxy in layers.items():
             if proxy.column_mask is not None:

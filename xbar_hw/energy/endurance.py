@@ -1,7 +1,7 @@
 """Reprogramming and endurance: writes per cell over a task schedule.
 
 A schedule is a cyclic list of tasks (None: the base task); each switch rewrites the cells
-of :func:`xbar_hw.adapt.entry.switch_diff`. Over one round, every cell's writes are
+of :func:`xbar_hw.core.switch.switch_diff`. Over one round, every cell's writes are
 counted; the most-written cell sets the lifetime: rated endurance / its writes per round,
 in rounds, times the switches per round.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from ..adapt.entry import switch_diff
-from ..program import Program
+from ..core.program import Program
+from ..core.switch import switch_diff
 from .model import switch_energy_pj
 from .technology import technology
 

@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..design import Design
-from ..program import Program
-from ..rtl.timing import cycles_per_mvm
-from ..xbar.mapping import fault_entries
+from ..core.cycles import cycles_per_mvm
+from ..core.design import Design
+from ..core.mapping import fault_entries
+from ..core.program import Program
+from ..xbar.convert import build_network
+from ..xbar.layers import mapped_layers, set_column_masks, set_path
+from ..xbar.observe import observe_inputs
 
 #: event names, in report order, with the table entry that prices each
 EVENTS = {
@@ -111,31 +114,24 @@ def layer_input_stats(program: Program, x: torch.Tensor, masks: dict | None = No
     """Per mapped layer: (input vectors seen, row drives with a non-zero digit per row [K]
     summed over the T read cycles) on workload ``x``. The activations come from the exact
     integer product (the folded path), which the crossbar path equals up to ADC rounding."""
-    from ..xbar.layers import mapped_layers, set_column_masks, set_path
 
     d = program.design
     # non-zero digits of every input value: one gather per row instead of T digit planes
     values = torch.arange(1 << d.inputs.bits, dtype=torch.int64)
     lut = sum(((values >> (t * d.inputs.dac_bits)) & d.digit_max).ne(0).to(torch.int64) for t in range(d.read_cycles))
-    net = program.build(model)
+    net = build_network(program, model)
     set_path(net, "folded")
     set_column_masks(net, None)
     stats: dict[str, list] = {}
-    hooks = []
-    for m in mapped_layers(net):
-        def observe(mod, args, name=m.lp.name):
-            rows = mod.input_rows(mod.quantize_input(args[0]))
-            nz = lut[rows.to(torch.int64)].sum(0)
-            acc = stats.setdefault(name, [0, torch.zeros_like(nz)])
-            acc[0] += rows.shape[0]
-            acc[1] += nz
-        hooks.append(m.register_forward_pre_hook(observe))
-    try:
-        for i in range(0, len(x), batch):
-            net(x[i : i + batch])
-    finally:
-        for h in hooks:
-            h.remove()
+
+    def see(mod, x):
+        rows = mod.input_rows(mod.quantize_input(x))
+        nz = lut[rows.to(torch.int64)].sum(0)
+        acc = stats.setdefault(mod.lp.name, [0, torch.zeros_like(nz)])
+        acc[0] += rows.shape[0]
+        acc[1] += nz
+
+    observe_inputs(net, mapped_layers(net), see, x, batch)
     return {k: (v[0], v[1]) for k, v in stats.items()}
 
 

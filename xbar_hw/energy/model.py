@@ -2,7 +2,7 @@
 
 Power is never summed from published powers: it is (events per MVM x energy per event) /
 (time per MVM), with the time from the cycle model of the PE tile
-(:func:`xbar_hw.rtl.timing.cycles_per_mvm`, the count the RTL takes) at ``tile.clock_hz``.
+(:func:`xbar_hw.core.cycles.cycles_per_mvm`, the count the RTL takes) at ``tile.clock_hz``.
 Only parts with no events in the model (router, sigmoid, max-pool, the tile's output
 register and shift-add) add a static power from the table.
 """
@@ -13,9 +13,10 @@ import math
 
 import torch
 
-from ..design import Design
-from ..program import Program
-from ..rtl.timing import cycles_per_mvm
+from ..core.cycles import cycles_per_mvm
+from ..core.design import Design
+from ..core.program import Program
+from ..core.switch import task_view
 from .events import EVENTS, LayerEvents, peak_pe_events, program_events
 from .technology import Technology, technology
 
@@ -116,7 +117,6 @@ def design_report(design: Design) -> dict:
 def program_report(program: Program, x: torch.Tensor, task: str | None = None, model=None) -> dict:
     """Energy per inference (by layer and component), cycles and latency of ``program``
     running ``task`` (None: the base task) on workload ``x`` (images)."""
-    from ..adapt.entry import task_view
 
     design = program.design
     tech = technology(design)

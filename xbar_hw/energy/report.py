@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io import atomic_path, write_text
-from ..program import Program
+from ..core.errors import XbarError
+from ..core.io import atomic_path, write_text
+from ..core.program import Program
+from ..core.switch import switch_diff
 from .endurance import schedule_writes
 from .model import design_report, program_report, switch_energy_pj, write_pulses
 from .technology import technology
@@ -51,7 +53,6 @@ def build_report(program: Program, workloads: dict, tasks: list[str] | None = No
     per_task = {}
     for t in tasks:
         e = program.task(t)
-        from ..adapt.entry import switch_diff
 
         diff = switch_diff(program, None, t)
         inf = program_report(program, workloads[t], t)
@@ -199,7 +200,6 @@ def plots(doc: dict, out: Path) -> None:
 def merge_programs(paths: list[str | Path], design=None) -> Program:
     """One Program holding the task entries of several Programs of the same backbone (the
     task key becomes ``<task>.<method label>``)."""
-    from ..errors import XbarError
 
     base = None
     for p in paths:

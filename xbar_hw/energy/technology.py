@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from ..design import TECHNOLOGIES, Design
-from ..errors import XbarError
+from ..core.design import TECHNOLOGIES, Design
+from ..core.errors import XbarError
 
 #: the entries every table holds, by section; ``*`` marks an entry given by ADC bits
 SCHEMA = {

@@ -5,5 +5,5 @@ Modules: :mod:`.params` (widths, limits), :mod:`.array` (behavioural crossbar),
 :mod:`.timing` (plain-Python cycle count, no Amaranth needed), :mod:`.driver` (host-side
 beats for the tile's streams), :mod:`.generate` (Verilog, port map, README).
 
-Nothing here is imported eagerly, so ``xbar_hw.rtl.timing`` works without Amaranth.
+Nothing here is imported eagerly.
 """

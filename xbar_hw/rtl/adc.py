@@ -15,7 +15,7 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..design import Design
+from ..core.design import Design
 from .params import component_params
 
 

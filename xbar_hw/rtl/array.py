@@ -29,7 +29,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..design import Design
+from ..core.design import Design
 from .params import COUNTER_BITS, component_params, tree_sum
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from ..design import Design
-from ..errors import XbarError
-from ..xbar.mapping import fault_entries, unmap_levels  # noqa: F401 (fault_entries: the driver's API)
+from ..core.design import Design
+from ..core.errors import XbarError
+from ..core.mapping import unmap_levels
 from .params import rtl_params
 from .pe import ConfigTarget
 

@@ -17,10 +17,11 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 from amaranth.lib.enum import EnumMeta
 
-from ..design import Design
+from ..core.cycles import cycles_per_mvm
+from ..core.design import Design
+from . import pe
 from .array import CrossbarArray
 from .pe import ConfigTarget, PeTile
-from .timing import cycles_per_mvm
 
 
 def top_name(design: Design) -> str:
@@ -108,14 +109,13 @@ interval of back-to-back MVMs, output always ready) = 2 + K + groups, with
 K = max(S + (T - 1) * max(S, c) + c, max_n fault entries of n),
 c = max_n ceil(2s * active logical columns of n / A) (conversion cycles per read).
 This design, nothing gated, no faults, groups = {n}: {cycles_per_mvm(design)} cycles.
-`xbar_hw.rtl.timing.cycles_per_mvm` computes it.
+`xbar_hw.core.cycles.cycles_per_mvm` computes it.
 """
 
 
 def _target_comments() -> list[str]:
     import inspect
 
-    from . import pe
     src = inspect.getsource(pe.ConfigTarget)
     return [line.strip() for line in src.splitlines() if "#:" in line]
 

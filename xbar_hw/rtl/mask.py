@@ -12,7 +12,7 @@ from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..design import Design
+from ..core.design import Design
 from .params import component_params
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..design import Design
-from ..errors import XbarError, field_error
+from ..core.design import Design
+from ..core.errors import XbarError, field_error
 
 #: Practical limits of the generated PE tile (Amaranth builds every adder as a Python
 #: object; beyond these the Verilog is unmanageable, not wrong).
@@ -44,7 +44,7 @@ def check_buildable(design: Design) -> None:
     """Raise XbarError (one line: field, value, what is allowed) unless the RTL can build
     a PE tile for ``design``."""
     if not isinstance(design, Design):
-        raise XbarError(f"design: got {type(design).__name__}; allowed: an xbar_hw.design.Design")
+        raise XbarError(f"design: got {type(design).__name__}; allowed: an xbar_hw.Design")
     d = design
     cells = d.crossbar.rows * d.crossbar.cols * d.pe.crossbars
     if cells > MAX_CELLS_PER_PE:

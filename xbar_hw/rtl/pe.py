@@ -5,7 +5,7 @@ and their :class:`AdcScheduler`, a :class:`ShiftAdd`, a :class:`SafCorrector` an
 :class:`ColumnMask`, in the spec's order ADC -> shift-add -> SAF correction -> mask; then
 the sum over the crossbars of one output group.
 
-How a layer maps onto the tile. :func:`xbar_hw.xbar.mapping.map_layer` numbers a layer's
+How a layer maps onto the tile. :func:`xbar_hw.core.mapping.map_layer` numbers a layer's
 crossbars ``cb * n_rb + rb`` (column block cb, row block rb). Crossbar n of the tile takes
 its own input vector ``x[n]`` (R inputs: the host sends the row block rb's inputs to every
 crossbar that holds row block rb) and belongs to output group ``group[n]`` (config). Output
@@ -25,7 +25,7 @@ Protocol (all streams: a beat transfers in a cycle where valid and ready are bot
         offered (configuration goes first).
   p     source {p[L], group, last}: ``groups`` beats per MVM, group 0 first; ``last`` on the
         final one; the payload holds while valid and not ready (back-pressure).
-The exact cycle count is :func:`xbar_hw.rtl.timing.cycles_per_mvm`.
+The exact cycle count is :func:`xbar_hw.core.cycles.cycles_per_mvm`.
 
 FSM: IDLE --x--> COMPUTE (K cycles) --> FINISH (register P' of every crossbar) --> OUTPUT
 (one beat per group) --> IDLE. COMPUTE runs the reads t = T-1 .. 0, most significant digit
@@ -47,7 +47,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, 
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..design import Design
+from ..core.design import Design
 from .adc import Adc, AdcScheduler
 from .array import CrossbarArray
 from .mask import ColumnMask

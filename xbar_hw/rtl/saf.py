@@ -7,7 +7,7 @@ Several stuck cells of one weight (slices, polarities) merge into one entry, and
 cell that happens to hold its intended level needs none. Entries 0 .. count - 1 are used;
 the corrector applies entry k in compute cycle k, one per cycle, at full precision, while
 the ADCs convert: a crossbar with F entries needs F compute cycles.
-:func:`xbar_hw.rtl.driver.fault_entries` builds a table from intended and stored levels.
+:func:`xbar_hw.core.mapping.fault_entries` builds a table from intended and stored levels.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..design import Design
+from ..core.design import Design
 from .params import component_params
 
 

@@ -2,7 +2,7 @@
 
 ``add_parsers(subparsers)`` registers both on the CLI's subparsers; each handler returns
 the exit status (``cosim``: 1 when any output beat, cycle count, counter or protocol check
-fails). User errors raise :class:`xbar_hw.errors.XbarError`, which the CLI prints as one
+fails). User errors raise :class:`xbar_hw.XbarError`, which the CLI prints as one
 line with status 2. Heavy imports (torch, Amaranth, cocotb) happen inside the handlers.
 """
 
@@ -17,15 +17,15 @@ def _print_json(doc) -> None:
 
 
 def _load_design(path):
-    from ..design import load_design
+    from ..core.design import load_design
 
     return load_design(path)
 
 
 def cmd_rtl(args) -> int:
+    from ..core.cycles import cycles_per_mvm
     from ..rtl.generate import generate, stats, top_name
     from ..rtl.params import rtl_params
-    from ..rtl.timing import cycles_per_mvm
 
     design = _load_design(args.design)
     rtl_params(design)  # a design the RTL cannot build: one line, before any file is written
@@ -59,7 +59,7 @@ def cmd_rtl(args) -> int:
 
 
 def cmd_cosim(args) -> int:
-    from ..program import Program
+    from ..core.program import Program
     from .cosim import cosim
 
     design = _load_design(args.design)

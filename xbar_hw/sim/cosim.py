@@ -3,7 +3,7 @@
 :func:`cosim` loads one PE's worth of crossbars into the tile and streams MVMs through it:
 
 - what the tile holds (:class:`TileLoad`): either the first PE of one layer of a Program,
-  as a task sees it (:func:`xbar_hw.adapt.entry.task_view`: the task's mask codes, its
+  as a task sees it (:func:`xbar_hw.core.switch.task_view`: the task's mask codes, its
   reprogrammed crossbars and head), with the layer's profiled stuck-at faults; or a seeded
   random load (:func:`random_load`) that exercises every mask code, gated columns, ADC
   clipping and rounding ties, all-max levels and inputs, and faults on the first and last
@@ -22,8 +22,8 @@
   intended weights, ``apply_column_masks``; summed over the crossbars of each group;
 - cycles per MVM, measured from the clock-edge numbers of the transfers (input beat through
   last output beat, minus the cycles the output was stalled), against
-  :func:`xbar_hw.rtl.timing.cycles_per_mvm`; the tile's event counters against the cell
-  writes and :func:`xbar_hw.rtl.timing.adc_conversions`.
+  :func:`xbar_hw.core.cycles.cycles_per_mvm`; the tile's event counters against the cell
+  writes and :func:`xbar_hw.core.cycles.adc_conversions`.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ from pathlib import Path
 
 import torch
 
-from ..design import Design, load_design
-from ..errors import XbarError, field_error
+from ..core.design import Design, load_design
+from ..core.errors import XbarError, field_error
+from ..xbar.convert import build_network
 
 #: beats of a mismatch report kept in the result
 EXAMPLES = 5
@@ -77,11 +78,11 @@ def _as_design(design) -> Design:
         return design
     if isinstance(design, (str, Path)):
         return load_design(design)
-    raise XbarError(f"design: got {type(design).__name__}; allowed: an xbar_hw.design.Design or a design file path")
+    raise XbarError(f"design: got {type(design).__name__}; allowed: an xbar_hw.Design or a design file path")
 
 
 def _levels(design: Design, gen: torch.Generator, kind: str, density: float = 1.0) -> torch.Tensor:
-    from ..xbar.mapping import map_weights
+    from ..core.mapping import map_weights
 
     R, L, s = design.crossbar.rows, design.logical_cols, design.slices
     keep = torch.rand(R, L, generator=gen) < density if density < 1 else torch.ones(R, L, dtype=torch.bool)
@@ -105,7 +106,7 @@ def _stuck_levels(design: Design, intended: torch.Tensor, cells) -> torch.Tensor
 
 
 def _fault_table(design: Design, intended: torch.Tensor, stored: torch.Tensor, correct: bool = True) -> list:
-    from ..rtl.driver import fault_entries
+    from ..core.mapping import fault_entries
 
     return fault_entries(intended, stored, design) if correct else []
 
@@ -183,8 +184,8 @@ def random_load(design: Design, seed: int = 0, vectors: int = 16, density: float
 def _program_data(program, task: str | None, seed: int):
     """The data set whose images feed the layer: the task's own data when it is a built-in
     task (or a folder), else the Program's base task or the data it was mapped with."""
-    from ..adapt.tasks import TASKS, load_task
-    from ..data import load_dataset
+    from ..workload.data import load_dataset
+    from ..workload.tasks import TASKS, load_task
 
     meta = program.meta or {}
     names = []
@@ -211,7 +212,7 @@ def layer_inputs(view, masks: dict, layer: str, data, vectors: int, seed: int = 
     ``input_rows`` of its quantized input; a seeded sample of them."""
     from ..xbar.layers import mapped_layers, set_column_masks
 
-    net = set_column_masks(view.build(), masks or None)
+    net = set_column_masks(build_network(view), masks or None)
     target = next(m for m in mapped_layers(net) if m.lp.name == layer)
     rows: list[torch.Tensor] = []
     hook = target.register_forward_pre_hook(
@@ -241,8 +242,8 @@ def layer_inputs(view, masks: dict, layer: str, data, vectors: int, seed: int = 
 def check_program(design: Design, program, task: str | None, layer: str | None) -> str:
     """The cheap checks of a Program argument (its design, the task, the layer); returns
     the layer name."""
-    from ..adapt.entry import task_view
-    from ..program import Program, check_same_design
+    from ..core.program import Program, check_same_design
+    from ..core.switch import task_view
 
     if not isinstance(program, Program):
         raise XbarError(f"program: got {type(program).__name__}; allowed: an xbar_hw.Program or None (random)")
@@ -260,8 +261,8 @@ def program_load(design: Design, program, task: str | None = None, layer: str | 
                  seed: int = 0) -> tuple[TileLoad, dict]:
     """The first PE of ``layer`` (default: the Program's first layer) as ``task`` sees it.
     Returns the load and {"view", "masks", "layer", "data"} for the golden cross-check."""
-    from ..adapt.entry import task_view
-    from ..rtl.driver import fault_entries
+    from ..core.mapping import fault_entries
+    from ..core.switch import task_view
     from ..rtl.params import default_mask_code
 
     d = design
@@ -318,8 +319,8 @@ def golden(load: TileLoad) -> torch.Tensor:
     levels; + the SAF correction sum_r x_u[r] (w - w_stored)[r, j]; the signed-input offset
     from the intended weights (as the colsum registers hold it); the column mask; summed
     over the crossbars of each group (spec section 3's order)."""
+    from ..core.mapping import unmap_levels
     from ..xbar.golden import apply_column_masks, crossbar_mvm
-    from ..xbar.mapping import unmap_levels
 
     d = load.design
     off = d.input_offset
@@ -352,7 +353,7 @@ def check_against_layer(load: TileLoad, expected: torch.Tensor, ctx: dict) -> di
     d = load.design
     L = d.logical_cols
     n_rb, _ = load.source["grid"]
-    net = set_column_masks(ctx["view"].build(), ctx["masks"] or None)
+    net = set_column_masks(build_network(ctx["view"]), ctx["masks"] or None)
     m = next(m for m in mapped_layers(net) if m.lp.name == ctx["layer"])
     with torch.no_grad():
         p = m.crossbar_rows(ctx["x_u"].to(m.w_int.device)).round().to(torch.int64)  # [V, N_out]
@@ -442,7 +443,7 @@ def cfg_beats(load: TileLoad) -> list[list[int]]:
 
 
 def _compute_cycles(load: TileLoad) -> int:
-    from ..rtl.timing import mvm_phases
+    from ..core.cycles import mvm_phases
 
     return mvm_phases(load.design, gated=load.gated(), n_faults=[len(f) for f in load.faults],
                       groups=load.groups)["compute"]
@@ -465,7 +466,7 @@ def build_script(load: TileLoad, prog: list, cfg: list, expected_cycles: int, re
 def compare(load: TileLoad, expected: torch.Tensor, results: dict, expected_cycles: int, prog: list, cfg: list,
             reset_mid: bool, backpressure: float) -> dict:
     """Every output beat against the golden model; cycles; counters; protocol."""
-    from ..rtl.timing import adc_conversions
+    from ..core.cycles import adc_conversions
 
     d = load.design
     errors = list(results.get("errors", []))
@@ -596,8 +597,8 @@ def cosim(design, program=None, seed: int = 0, task: str | None = None, layer: s
     "sim_seconds", "vectors_per_second", "ok", ...}; "ok" is false on any mismatching beat,
     cycle count, counter or protocol error.
     """
+    from ..core.cycles import cycles_per_mvm
     from ..rtl.params import rtl_params
-    from ..rtl.timing import cycles_per_mvm
     from .runner import build_rtl, run_testbench, simulator_paths
 
     t_start = time.perf_counter()

@@ -28,8 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..design import Design
-from ..errors import XbarError
+from ..core.design import Design
+from ..core.errors import XbarError
+from ..rtl.generate import generate, top_name
 
 SIMS = ("icarus", "verilator")
 SIM_DIR = Path(__file__).resolve().parent
@@ -159,7 +160,6 @@ def build_rtl(design: Design, build_dir: str | Path, fault_entries: int | None =
     is skipped when the folder holds them for the same design, RTL sources and Amaranth;
     the Verilog file is rewritten only when its text changes (so simulator builds are
     reused). Returns {"top", "verilog", "ports", "readme", "seconds", "generated"}."""
-    from ..rtl.generate import generate, top_name
 
     t0 = time.perf_counter()
     out = Path(build_dir) / "rtl"

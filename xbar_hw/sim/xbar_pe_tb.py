@@ -36,10 +36,22 @@ from cocotb.triggers import FallingEdge, ReadOnly, SimTimeoutError, with_timeout
 
 try:  # as a submodule of xbar_hw.sim, or top level inside the simulator
     from .xbar_layout import port_layouts
-    from .xbar_streams import Clocking, StreamBus, StreamMonitor, StreamSink, StreamSource
+    from .xbar_streams import (
+        Clocking,
+        StreamBus,
+        StreamMonitor,
+        StreamSink,
+        StreamSource,
+    )
 except ImportError:  # pragma: no cover - the simulator's import path
     from xbar_layout import port_layouts
-    from xbar_streams import Clocking, StreamBus, StreamMonitor, StreamSink, StreamSource
+    from xbar_streams import (
+        Clocking,
+        StreamBus,
+        StreamMonitor,
+        StreamSink,
+        StreamSource,
+    )
 
 PERIOD_NS = 10
 

@@ -19,10 +19,12 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from ..design import Design, NonidealSpec
-from ..errors import XbarError
-from ..program import LayerProgram, Program
-from .mapping import layer_weights
+from ..core.design import Design, NonidealSpec
+from ..core.errors import XbarError
+from ..core.mapping import layer_weights
+from ..core.program import LayerProgram, Program, check_same_design
+from .irdrop import effective_conductances
+from .layers import mapped_layers
 
 K_BOLTZMANN = 1.380649e-23  # J/K
 Q_ELECTRON = 1.602176634e-19  # C
@@ -105,7 +107,6 @@ class Chip:
         elif isinstance(design, NonidealSpec):
             design = program.design.replace(nonideal=asdict(design))
         else:
-            from ..program import check_same_design
 
             check_same_design(program.design, design, "the chip's design")
         self.design: Design = design
@@ -155,7 +156,6 @@ class Chip:
             if key is not None and key in cache:
                 g_eff = cache[key]
             else:
-                from .irdrop import effective_conductances
 
                 ir = spec.ir_drop
                 g_eff = effective_conductances(g, ir.r_row, ir.r_col, ir.r_source, ir.r_sense)
@@ -211,7 +211,6 @@ def index_free_key(g: torch.Tensor) -> tuple:
 
 def attach_chip(mapped: torch.nn.Module, chip: Chip | None) -> torch.nn.Module:
     """Run ``mapped`` as that chip (None: back to the golden crossbars)."""
-    from .layers import mapped_layers
 
     noise = chip.read_noise() if chip is not None else None
     for layer in mapped_layers(mapped):

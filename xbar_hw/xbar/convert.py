@@ -19,12 +19,23 @@ import torch.nn.functional as F
 from torch import fx, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ..design import Design
-from ..errors import XbarError
-from ..program import LayerProgram, Program
-from .layers import MappedConv2d, MappedLayer, MappedLinear, mapped_layers
+from ..core.design import Design
+from ..core.errors import XbarError
+from ..core.layer import LayerProgram
+from ..core.mapping import map_layer
+from ..core.program import Program
+from ..core.switch import task_view
+from ..core.task_entry import TaskEntry
+from ..workload.models import build_model
 from .golden import input_digits
-from .mapping import map_layer
+from .layers import (
+    MappedConv2d,
+    MappedLayer,
+    MappedLinear,
+    mapped_layers,
+    set_column_masks,
+)
+from .observe import observe_inputs
 
 
 def fold_batchnorm(model: nn.Module) -> fx.GraphModule:
@@ -44,18 +55,13 @@ def fold_batchnorm(model: nn.Module) -> fx.GraphModule:
         if len(src.users) != 1:
             continue
         fused = fuse_conv_bn_eval(modules[src.target], modules[node.target])
-        _set_submodule(gm, src.target, fused)
+        gm.set_submodule(src.target, fused)
         node.replace_all_uses_with(src)
         gm.graph.erase_node(node)
         gm.delete_submodule(node.target)
     gm.graph.lint()
     gm.recompile()
     return gm
-
-
-def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, leaf = name.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, leaf, module)
 
 
 def _mappable(gm: nn.Module) -> dict[str, nn.Module]:
@@ -76,16 +82,13 @@ def _mappable(gm: nn.Module) -> dict[str, nn.Module]:
 def calibrate_inputs(gm: nn.Module, layers: dict[str, nn.Module], data: torch.Tensor, batch: int = 256) -> dict[str, float]:
     """Largest |input| each layer sees on ``data``."""
     peak = {n: 0.0 for n in layers}
-    hooks = [
-        m.register_forward_pre_hook(lambda mod, args, n=n: peak.__setitem__(n, max(peak[n], float(args[0].abs().max()))))
-        for n, m in layers.items()
-    ]
-    try:
-        for i in range(0, len(data), batch):
-            gm(data[i : i + batch])
-    finally:
-        for h in hooks:
-            h.remove()
+    names = {id(m): n for n, m in layers.items()}
+
+    def see(mod: nn.Module, x: torch.Tensor) -> None:
+        n = names[id(mod)]
+        peak[n] = max(peak[n], float(x.abs().max()))
+
+    observe_inputs(gm, layers.values(), see, data, batch)
     return peak
 
 
@@ -145,15 +148,15 @@ def convert_to_program(
     return program
 
 
-def assemble(program: Program, model: nn.Module | None = None, device=None) -> nn.Module:
-    """Rebuild the mapped network of a Program (see :meth:`Program.build`)."""
+def build_network(program: Program, model: nn.Module | None = None, device=None) -> nn.Module:
+    """The mapped network of a Program: the architecture with every mapped layer on
+    crossbars. ``model`` supplies the structure when the Program's architecture is not in
+    the zoo (the session that mapped it keeps it as ``program.source``)."""
     if model is None and program.source is not None:
         model = program.source
     if model is None:
         if program.model is None:
             raise XbarError("program: names no zoo architecture; pass the model whose structure it maps")
-        from ..models import build_model
-
         model = build_model(program.model["arch"], **program.model.get("kwargs", {}))
     gm = fold_batchnorm(copy.deepcopy(model).cpu())
     layers = _mappable(gm)
@@ -163,7 +166,7 @@ def assemble(program: Program, model: nn.Module | None = None, device=None) -> n
         )
     for name, lp in program.layers.items():
         cls = MappedConv2d if lp.kind == "conv" else MappedLinear
-        _set_submodule(gm, name, cls(lp, program.design, device))
+        gm.set_submodule(name, cls(lp, program.design, device))
     missing = gm.load_state_dict(program.digital, strict=False)
     if missing.unexpected_keys:
         raise XbarError(f"program: digital state {missing.unexpected_keys} does not fit the model")
@@ -171,9 +174,16 @@ def assemble(program: Program, model: nn.Module | None = None, device=None) -> n
     return gm.to(device or "cpu").eval()
 
 
+def build_task(program: Program, task: str | TaskEntry | None, device=None) -> nn.Module:
+    """The mapped network of ``program`` running ``task`` (masks loaded, reprogrammed
+    crossbars and head in place); ``None`` is the backbone's own task."""
+    view, masks = task_view(program, task)
+    return set_column_masks(build_network(view, device=device), masks or None)
+
+
 def convert(model: nn.Module, design: Design, calibration: torch.Tensor, arch: dict | None = None) -> nn.Module:
     """The mapped module of ``model`` on ``design`` (its Program is ``.program``)."""
-    return convert_to_program(model, design, calibration, arch).build()
+    return build_network(convert_to_program(model, design, calibration, arch))
 
 
 @torch.no_grad()
@@ -184,14 +194,14 @@ def calibrate_adc_shifts(program: Program, gm: nn.Module, calibration: torch.Ten
     in order, each with the shifts already chosen upstream, so that the peaks are those of
     the final mapped network."""
     design = program.design
-    mapped = program.build(gm)
+    mapped = build_network(program, gm)
     data = calibration[:samples]
     for layer in mapped_layers(mapped):
         peak = [None]
 
-        def observe(mod: MappedLayer, args):
+        def see(mod: MappedLayer, x: torch.Tensor) -> None:
             eng = mod.engine
-            digits = input_digits(mod.input_rows(mod.quantize_input(args[0])), design, eng.dtype)
+            digits = input_digits(mod.input_rows(mod.quantize_input(x)), design, eng.dtype)
             per = [torch.matmul(digits[..., r0:r1], eng.planes_t[r0:r1]).flatten(0, -2).amax(0)
                    for r0, r1 in eng.row_blocks]
             smax = torch.stack(per)  # [n_rb, N*2s]: peak of each used column of each row block
@@ -199,23 +209,10 @@ def calibrate_adc_shifts(program: Program, gm: nn.Module, calibration: torch.Ten
             smax = F.pad(smax, (0, eng.n_cb * width - smax.shape[1])).view(eng.n_rb, eng.n_cb, width)
             smax = smax.amax(-1).t().reshape(-1)  # crossbar order cb * n_rb + rb
             peak[0] = smax if peak[0] is None else torch.maximum(peak[0], smax)
-            raise _StopForward
 
-        hook = layer.register_forward_pre_hook(observe)
-        try:
-            for i in range(0, len(data), batch):
-                try:
-                    mapped(data[i : i + batch])
-                except _StopForward:
-                    pass
-        finally:
-            hook.remove()
+        observe_inputs(mapped, [layer], see, data, batch, stop=True)
         layer.lp.adc_shift = smallest_unclipped_shift(peak[0].to(torch.int64), design.adc_max)
         layer.reset_engine()
-
-
-class _StopForward(Exception):
-    """Ends a calibration forward pass once the observed layer has seen its input."""
 
 
 def smallest_unclipped_shift(s_peak: torch.Tensor, qmax: int) -> torch.Tensor:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import torch
 
-from ..design import Design
-from ..errors import XbarError
-from .mapping import layer_grid, layer_planes, map_weights
+from ..core.design import Design
+from ..core.errors import XbarError
+from ..core.mapping import layer_grid, layer_planes, map_weights
 
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
@@ -64,7 +64,7 @@ def input_digits(x_u: torch.Tensor, design: Design, dtype: torch.dtype = torch.f
 class CrossbarEngine:
     """The golden path for the crossbars of one layer (W[K, N], cut into row and column blocks).
 
-    ``levels``: uint8 [n_crossbars, R, C] as laid out by :func:`~xbar_hw.xbar.mapping.map_layer`;
+    ``levels``: uint8 [n_crossbars, R, C] as laid out by :func:`~xbar_hw.core.mapping.map_layer`;
     ``adc_shift``: None (the design's shift), an int, or an int tensor [n_crossbars].
     """
 

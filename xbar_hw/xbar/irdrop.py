@@ -59,7 +59,7 @@ import scipy.sparse.linalg as spla
 import torch
 from scipy.linalg import blas, lapack
 
-from ..errors import field_error
+from ..core.errors import field_error
 
 __all__ = [
     "column_currents",

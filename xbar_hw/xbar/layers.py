@@ -11,18 +11,23 @@ and the epilogue, so with a lossless ADC they agree bit for bit.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
-from ..design import Design
-from .golden import F32_EXACT, CrossbarEngine, apply_column_masks, check_mask_codes, input_digits, int_dtype
-from .mapping import layer_weights
-
-if TYPE_CHECKING:  # annotations only: program.py imports this package
-    from ..program import LayerProgram
+from ..core.design import Design
+from ..core.errors import XbarError, field_error
+from ..core.layer import LayerProgram
+from ..core.mapping import layer_weights
+from .golden import (
+    F32_EXACT,
+    CrossbarEngine,
+    apply_column_masks,
+    check_mask_codes,
+    input_digits,
+    int_dtype,
+)
 
 PATHS = ("auto", "crossbar", "folded")
 #: bound on the elements of one chunk of bit-planes, so that intermediates stay cache-sized
@@ -237,7 +242,6 @@ def mapped_layers(module: nn.Module) -> list[MappedLayer]:
 def set_path(module: nn.Module, path: str) -> nn.Module:
     """Choose the integer-product path of every mapped layer: auto, crossbar or folded."""
     if path not in PATHS:
-        from ..errors import field_error
 
         raise field_error("path", path, ", ".join(PATHS))
     for m in mapped_layers(module):
@@ -248,7 +252,6 @@ def set_path(module: nn.Module, path: str) -> nn.Module:
 def set_column_masks(module: nn.Module, masks: dict[str, torch.Tensor] | None) -> nn.Module:
     """Load a task's column-mask codes ({layer: [crossbars, L]}) into every mapped layer;
     None removes them. A layer missing from ``masks`` is unmasked."""
-    from ..errors import XbarError
 
     layers = {m.lp.name: m for m in mapped_layers(module)}
     unknown = sorted(set(masks or {}) - set(layers))

@@ -19,10 +19,13 @@ import copy
 import torch
 from torch import nn
 
-from ..design import Design, NonidealSpec
-from ..program import Program
+from ..core.design import Design, NonidealSpec
+from ..core.program import Program
+from ..workload.train import train
 from .analog import Chip, attach_chip
+from .convert import build_network
 from .layers import mapped_layers
+from .observe import observe_inputs
 
 
 @torch.no_grad()
@@ -32,13 +35,13 @@ def irdrop_statistics(program: Program, design: Design, data: torch.Tensor, batc
     ``design`` gives the wires (its ir_drop block); every other effect is off."""
     only_ir = NonidealSpec(seed=design.nonideal.seed, ir_drop=design.nonideal.ir_drop)
     chip = Chip(program, only_ir, 0, irdrop_cache)
-    mapped = program.build()
+    mapped = build_network(program)
     layers = {m.lp.name: m for m in mapped_layers(mapped)}
     ratios: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
     masks: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
 
-    def observe(mod, args):
-        rows = mod.input_rows(mod.quantize_input(args[0]))
+    def see(mod, x):
+        rows = mod.input_rows(mod.quantize_input(x))
         mod.chip = None
         mod.reset_engine()
         ideal = mod.crossbar_rows(rows)
@@ -50,13 +53,7 @@ def irdrop_statistics(program: Program, design: Design, data: torch.Tensor, batc
         ratios[mod.lp.name].append(real / ideal.where(ideal != 0, torch.ones_like(ideal)))
         masks[mod.lp.name].append(ideal.abs())
 
-    hooks = [m.register_forward_pre_hook(observe) for m in layers.values()]
-    try:
-        for i in range(0, len(data), batch):
-            mapped(data[i : i + batch])
-    finally:
-        for h in hooks:
-            h.remove()
+    observe_inputs(mapped, layers.values(), see, data, batch)
     stats = {}
     for name in layers:
         r, mag = torch.cat(ratios[name]), torch.cat(masks[name])
@@ -92,7 +89,6 @@ def nia_train(model: nn.Module, stats: dict[str, tuple[torch.Tensor, torch.Tenso
 
     ``stats`` keys are the mapped layers' names, which are the model's module names
     (BatchNorm folding keeps the convolutions' names)."""
-    from ..train import train
 
     model = copy.deepcopy(model)
     mods = dict(model.named_modules())

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..data import Dataset, image_folder, mnist5k, uci_digits
-from ..errors import field_error
+from ..core.errors import field_error
+from .data import Dataset, image_folder, mnist5k, uci_digits
 
 BASE_TASK = "mnist_0_4"
 PERMUTATION_SEED = 1234

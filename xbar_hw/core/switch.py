@@ -1,13 +1,4 @@
-"""Task entries of a Program, the task view of a Program, and cell diffs.
-
-A task entry is what a task switch loads into the accelerator (spec section 1, "program"):
-- ``masks``: column-mask codes per crossbar of the shared layers, uint8 [crossbars, L];
-- ``levels``: the crossbars the task reprograms, per layer (crossbar indices and their new
-  cell levels); every other crossbar keeps the backbone's levels;
-- ``bias``: new digital biases (fine-tune only);
-- ``head``: the task's classifier, a LayerProgram on crossbars of its own. Heads are
-  written once, when the task is installed, and never rewritten at a task switch, so the
-  cells of a switch are those of the shared layers only (``head_cells`` reports the rest).
+"""Task switches: the task view of a Program and the cells a switch rewrites.
 
 :func:`task_view` applies an entry to its Program; :func:`diff_programs` lists every cell
 whose level differs between two Programs (or two task views of one Program).
@@ -16,61 +7,13 @@ whose level differs between two Programs (or two task views of one Program).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
-from ..errors import XbarError
-from ..program import LayerProgram, Program, _layer_from, _layer_tensors
-
-
-@dataclass
-class TaskEntry:
-    name: str
-    method: str
-    head: LayerProgram
-    classes: list[str]
-    masks: dict[str, torch.Tensor] = field(default_factory=dict)  # layer -> uint8 [crossbars, L]
-    levels: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # layer -> (idx, uint8 [n, R, C])
-    bias: dict[str, torch.Tensor] = field(default_factory=dict)  # layer -> float32 [N]
-    meta: dict = field(default_factory=dict)  # budget, PEs selected, accuracy, epochs, seed, ...
-
-    def to_tensors(self, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
-        t = _layer_tensors(f"{prefix}head.", self.head)
-        for layer, codes in self.masks.items():
-            t[f"{prefix}mask.{layer}"] = codes.to(torch.uint8)
-        for layer, (idx, lv) in self.levels.items():
-            t[f"{prefix}crossbars.{layer}"] = idx.to(torch.int64)
-            t[f"{prefix}levels.{layer}"] = lv.to(torch.uint8)
-        for layer, b in self.bias.items():
-            t[f"{prefix}bias.{layer}"] = b.to(torch.float32)
-        doc = {
-            "name": self.name,
-            "method": self.method,
-            "classes": list(self.classes),
-            "head": self.head.json(),
-            "masks": sorted(self.masks),
-            "levels": sorted(self.levels),
-            "bias": sorted(self.bias),
-            "meta": self.meta,
-        }
-        return t, doc
-
-    @classmethod
-    def from_tensors(cls, prefix: str, doc: dict, tensors: dict) -> "TaskEntry":
-        return cls(
-            name=doc["name"],
-            method=doc["method"],
-            head=_layer_from(f"{prefix}head.", doc["head"], tensors),
-            classes=list(doc["classes"]),
-            masks={n: tensors[f"{prefix}mask.{n}"] for n in doc["masks"]},
-            levels={n: (tensors[f"{prefix}crossbars.{n}"], tensors[f"{prefix}levels.{n}"]) for n in doc["levels"]},
-            bias={n: tensors[f"{prefix}bias.{n}"] for n in doc["bias"]},
-            meta=doc.get("meta", {}),
-        )
-
-    def reprogrammed_crossbars(self) -> dict[str, torch.Tensor]:
-        return {n: idx for n, (idx, _) in self.levels.items()}
+from .errors import XbarError
+from .program import Program, check_same_design
+from .task_entry import TaskEntry
 
 
 def task_view(program: Program, task: str | TaskEntry | None) -> tuple[Program, dict[str, torch.Tensor]]:
@@ -103,15 +46,6 @@ def task_view(program: Program, task: str | TaskEntry | None) -> tuple[Program, 
     view = Program(program.design, layers, model, program.digital, {**program.meta, "task": entry.name},
                    source=program.source)
     return view, dict(entry.masks)
-
-
-def build_task(program: Program, task: str | TaskEntry | None, device=None):
-    """The mapped network of ``program`` running ``task`` (masks loaded, reprogrammed
-    crossbars and head in place)."""
-    from ..xbar.layers import set_column_masks
-
-    view, masks = task_view(program, task)
-    return set_column_masks(view.build(device=device), masks or None)
 
 
 @dataclass
@@ -148,8 +82,6 @@ class CellDiff:
 def diff_programs(a: Program, b: Program, skip: set[str] | frozenset = frozenset()) -> CellDiff:
     """Every cell whose level differs between ``a`` and ``b`` (same design and layers,
     except those in ``skip``)."""
-    from ..program import check_same_design
-
     check_same_design(a.design, b.design, "the second Program")
     names = [n for n in a.layers if n not in skip]
     if set(names) != set(b.layers) - set(skip):

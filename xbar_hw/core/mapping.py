@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from ..design import Design
-from ..errors import XbarError
+from .design import Design
+from .errors import XbarError
 
 
 def check_weight_range(w_int: torch.Tensor, design: Design, what: str = "weights") -> None:

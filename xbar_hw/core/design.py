@@ -13,28 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import XbarError, field_error
-
-# --------------------------------------------------------------------------- schema helpers
-
-
-def _int(lo: int, hi: int):
-    return {"kind": "int", "lo": lo, "hi": hi}
-
-
-def _float(lo: float, hi: float = math.inf, lo_open: bool = True):
-    return {"kind": "float", "lo": lo, "hi": hi, "lo_open": lo_open}
-
-
-def _choice(*options):
-    return {"kind": "choice", "options": options}
-
+from .nonideal import NonidealSpec
+from .schema import build_block, float_field, int_field
 
 # --------------------------------------------------------------------------- blocks
 
@@ -43,16 +30,16 @@ def _choice(*options):
 class CrossbarSpec:
     """One R x C array; ``cell_bits`` bits per cell (levels 0 .. 2^cell_bits - 1)."""
 
-    rows: int = field(default=128, metadata=_int(1, 4096))
-    cols: int = field(default=128, metadata=_int(2, 4096))
-    cell_bits: int = field(default=2, metadata=_int(1, 8))
+    rows: int = field(default=128, metadata=int_field(1, 4096))
+    cols: int = field(default=128, metadata=int_field(2, 4096))
+    cell_bits: int = field(default=2, metadata=int_field(1, 8))
 
 
 @dataclass(frozen=True)
 class WeightSpec:
     """Signed, symmetric weights: range +-(2^(bits-1) - 1)."""
 
-    bits: int = field(default=8, metadata=_int(2, 16))
+    bits: int = field(default=8, metadata=int_field(2, 16))
 
 
 @dataclass(frozen=True)
@@ -63,9 +50,9 @@ class InputSpec:
     offset's contribution digitally (spec section 3).
     """
 
-    bits: int = field(default=8, metadata=_int(1, 16))
+    bits: int = field(default=8, metadata=int_field(1, 16))
     signed: bool = field(default=False, metadata={"kind": "bool"})
-    dac_bits: int = field(default=1, metadata=_int(1, 16))
+    dac_bits: int = field(default=1, metadata=int_field(1, 16))
 
 
 @dataclass(frozen=True)
@@ -77,8 +64,8 @@ class AdcSpec:
     seen on calibration data when the network is mapped).
     """
 
-    bits: int = field(default=8, metadata=_int(1, 16))
-    per_crossbar: int = field(default=8, metadata=_int(1, 4096))
+    bits: int = field(default=8, metadata=int_field(1, 16))
+    per_crossbar: int = field(default=8, metadata=int_field(1, 4096))
     shift: Any = field(default="auto", metadata={"kind": "shift"})
 
 
@@ -86,7 +73,7 @@ class AdcSpec:
 class PeSpec:
     """Processing element: ``crossbars`` crossbars with their periphery."""
 
-    crossbars: int = field(default=8, metadata=_int(1, 1024))
+    crossbars: int = field(default=8, metadata=int_field(1, 1024))
 
 
 @dataclass(frozen=True)
@@ -98,8 +85,8 @@ class TileSpec:
     columns (16 conversions) in one 100 ns read (``device.read_frequency``).
     """
 
-    pes: int = field(default=12, metadata=_int(1, 1024))
-    clock_hz: float = field(default=1.6e8, metadata=_float(0.0))
+    pes: int = field(default=12, metadata=int_field(1, 1024))
+    clock_hz: float = field(default=1.6e8, metadata=float_field(0.0))
 
 
 @dataclass(frozen=True)
@@ -111,98 +98,19 @@ class DeviceSpec:
     (100 ns crossbar read, ISAAC ISCA 2016); 300 K (PytorX).
     """
 
-    g_on: float = field(default=3.33e-4, metadata=_float(0.0))
-    g_off: float = field(default=3.33e-6, metadata=_float(0.0))
-    v_read: float = field(default=0.2, metadata=_float(0.0))
-    read_frequency: float = field(default=1.0e7, metadata=_float(0.0))
-    temperature: float = field(default=300.0, metadata=_float(0.0))
+    g_on: float = field(default=3.33e-4, metadata=float_field(0.0))
+    g_off: float = field(default=3.33e-6, metadata=float_field(0.0))
+    v_read: float = field(default=0.2, metadata=float_field(0.0))
+    read_frequency: float = field(default=1.0e7, metadata=float_field(0.0))
+    temperature: float = field(default=300.0, metadata=float_field(0.0))
 
 
 @dataclass(frozen=True)
 class MaskSpec:
     """Column-mask codes of ``bits`` bits; code i >= 1 selects ``exponents[i-1]``."""
 
-    bits: int = field(default=2, metadata=_int(1, 4))
+    bits: int = field(default=2, metadata=int_field(1, 4))
     exponents: tuple = field(default=(-1, 0, 1), metadata={"kind": "intlist", "lo": -16, "hi": 16})
-
-
-@dataclass(frozen=True)
-class SafSpec:
-    """Stuck-at faults, i.i.d. per cell at rates ``sa0`` and ``sa1`` (or from ``map``).
-
-    PytorX's convention (default, ``sa0_state: on``): SA0 pins a cell at G_on (the top
-    level), SA1 at G_off (level 0); ``sa0_state: off`` swaps them. ``map`` names a
-    safetensors file with one int8 tensor per layer, [crossbars, R, C], codes 0 (healthy),
-    1 (SA0), 2 (SA1). ``correct`` turns on the digital SAF correction of spec section 3.
-    PytorX's measured rates (He et al., DAC 2019): 1.75% SA0, 9.04% SA1.
-    """
-
-    sa0: float = field(default=0.0, metadata=_float(0.0, 1.0, lo_open=False))
-    sa1: float = field(default=0.0, metadata=_float(0.0, 1.0, lo_open=False))
-    sa0_state: str = field(default="on", metadata=_choice("on", "off"))
-    map: Any = field(default=None, metadata={"kind": "path"})
-    correct: bool = field(default=True, metadata={"kind": "bool"})
-
-
-@dataclass(frozen=True)
-class IrDropSpec:
-    """Wire resistances of spec section 4's network, in ohms (Ohm).
-
-    Defaults from PytorX (elliothe/pytorx): wire conductance 0.375 S per segment
-    (r = 2.67 Ohm; its other setting is 0.0357 S, 28 Ohm) and load conductance 0.25 S
-    (4 Ohm), used here for both the row driver and the column sense resistance.
-    """
-
-    enabled: bool = field(default=False, metadata={"kind": "bool"})
-    r_row: float = field(default=1 / 0.375, metadata=_float(0.0, lo_open=False))
-    r_col: float = field(default=1 / 0.375, metadata=_float(0.0, lo_open=False))
-    r_source: float = field(default=1 / 0.25, metadata=_float(0.0, lo_open=False))
-    r_sense: float = field(default=1 / 0.25, metadata=_float(0.0, lo_open=False))
-
-
-@dataclass(frozen=True)
-class NoiseSpec:
-    """Read noise, drawn per read and per sample; bandwidth = device.read_frequency (Hz).
-
-    thermal: current variance 4 k T G df; shot: 2 q I df (both over a column's and its
-    reference column's cells). rtn: random telegraph noise, each cell in its high state
-    with probability ``rtn_probability``, shifted by dG = G (bG + a) / (G - (bG + a)),
-    a = 1.662e-7, b = 0.0015 (PytorX's fit, elliothe/pytorx).
-    """
-
-    thermal: bool = field(default=False, metadata={"kind": "bool"})
-    shot: bool = field(default=False, metadata={"kind": "bool"})
-    rtn: bool = field(default=False, metadata={"kind": "bool"})
-    rtn_a: float = field(default=1.662e-7, metadata=_float(0.0, lo_open=False))
-    rtn_b: float = field(default=0.0015, metadata=_float(0.0, lo_open=False))
-    rtn_probability: float = field(default=0.5, metadata=_float(0.0, 1.0, lo_open=False))
-
-
-@dataclass(frozen=True)
-class VariationSpec:
-    """Programming variation: each written cell's G is drawn as G + sigma * dG * N(0, 1),
-    ``sigma`` in level steps dG (PytorX uses dG/3, i.e. sigma = 1/3, drawn per read)."""
-
-    sigma: float = field(default=0.0, metadata=_float(0.0, lo_open=False))
-
-
-@dataclass(frozen=True)
-class NonidealSpec:
-    """Non-ideal effects of spec section 4; every effect off by default. ``seed`` seeds
-    chip instances (fault maps, variation) and read noise."""
-
-    seed: int = field(default=0, metadata=_int(0, 2**31 - 1))
-    saf: SafSpec = field(default_factory=SafSpec)
-    ir_drop: IrDropSpec = field(default_factory=IrDropSpec)
-    noise: NoiseSpec = field(default_factory=NoiseSpec)
-    variation: VariationSpec = field(default_factory=VariationSpec)
-
-    @property
-    def any(self) -> bool:
-        """True when some effect is on (otherwise the analog path is the golden one)."""
-        n = self.noise
-        return bool(self.saf.sa0 or self.saf.sa1 or self.saf.map or self.ir_drop.enabled
-                    or n.thermal or n.shot or n.rtn or self.variation.sigma)
 
 
 TECHNOLOGIES = ("isaac-32nm", "neurosim-22nm")
@@ -223,7 +131,7 @@ class Design:
     mask: MaskSpec = field(default_factory=MaskSpec)
     nonideal: NonidealSpec = field(default_factory=NonidealSpec)
     #: a shipped table (isaac-32nm, neurosim-22nm) or a path to a YAML table of that format
-    technology: str = field(default="isaac-32nm", metadata={"kind": "technology"})
+    technology: str = field(default="isaac-32nm", metadata={"kind": "technology", "options": TECHNOLOGIES})
     #: entries of the table replaced by this design: {"section.entry": value} (for example
     #: {"device.write_pj_per_pulse": 3.2}, {"events.adc_conversion_pj.8": 1.5})
     technology_overrides: dict = field(default_factory=dict, metadata={"kind": "numbers"})
@@ -259,6 +167,11 @@ class Design:
         if abs(ratio - nearest) <= 1e-9 * max(1.0, abs(ratio)):
             return max(1, int(nearest))
         return max(1, math.ceil(ratio))
+
+    @property
+    def conductance_step(self) -> float:
+        """dG = (g_on - g_off) / (2^b_c - 1): the conductance of one cell level, siemens (S)."""
+        return (self.device.g_on - self.device.g_off) / self.cell_max
 
     @property
     def weight_max(self) -> int:
@@ -359,99 +272,6 @@ def _merge(base: dict, new: dict) -> dict:
 MAPPING_KEYS = ("crossbar", "weights", "inputs", "adc", "pe", "mask")
 
 
-# --------------------------------------------------------------------------- validation
-
-
-def _check_value(path: str, value, meta: dict):
-    kind = meta.get("kind")
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise field_error(path, value, f"an integer in [{meta['lo']}, {meta['hi']}]")
-        if not meta["lo"] <= value <= meta["hi"]:
-            raise field_error(path, value, f"an integer in [{meta['lo']}, {meta['hi']}]")
-        return value
-    if kind == "float":
-        desc = f"a finite number > {meta['lo']}" if meta["lo_open"] else f"a finite number >= {meta['lo']}"
-        if math.isfinite(meta["hi"]):
-            desc = f"a number in {'(' if meta['lo_open'] else '['}{meta['lo']}, {meta['hi']}]"
-        if isinstance(value, str):
-            # PyYAML (YAML 1.1) reads 1.0e7 without a sign in the exponent as a string.
-            try:
-                value = float(value)
-            except ValueError:
-                raise field_error(path, value, desc) from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise field_error(path, value, desc)
-        value = float(value)
-        ok = math.isfinite(value) and (value > meta["lo"] if meta["lo_open"] else value >= meta["lo"])
-        if not ok or value > meta["hi"]:
-            raise field_error(path, value, desc)
-        return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise field_error(path, value, "true or false")
-        return value
-    if kind == "path":
-        if value is not None and (not isinstance(value, str) or not value):
-            raise field_error(path, value, "a file path or null")
-        return value
-    if kind == "str":
-        if not isinstance(value, str) or not value:
-            raise field_error(path, value, "a non-empty string")
-        return value
-    if kind == "choice":
-        if value not in meta["options"]:
-            raise field_error(path, value, "one of " + ", ".join(map(str, meta["options"])))
-        return value
-    if kind == "shift":
-        if value in ("auto", "calibrated"):
-            return value
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 62:
-            raise field_error(path, value, "'auto', 'calibrated' or an integer in [0, 62]")
-        return value
-    if kind == "technology":
-        if value in TECHNOLOGIES or (isinstance(value, str) and value.endswith((".yaml", ".yml"))):
-            return value
-        raise field_error(path, value, "one of " + ", ".join(TECHNOLOGIES) + ", or a path to a .yaml technology table")
-    if kind == "numbers":
-        if value is None:
-            return {}
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-            for k, v in value.items()
-        ):
-            raise field_error(path, value, "a mapping of table entries (section.entry) to numbers >= 0")
-        return dict(value)
-    if kind == "intlist":
-        if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and meta["lo"] <= v <= meta["hi"] for v in value
-        ):
-            raise field_error(path, value, f"a list of integers in [{meta['lo']}, {meta['hi']}]")
-        return tuple(value)
-    raise AssertionError(f"unknown schema kind {kind!r}")  # programming error, not user error
-
-
-def _build(cls, data, path: str):
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise field_error(path or "design", data, "a mapping of keys")
-    known = {f.name: f for f in fields(cls)}
-    for key in data:
-        if key not in known:
-            allowed = ", ".join(known) if known else "no keys yet (this block is not implemented)"
-            raise XbarError(f"{f'{path}.{key}' if path else key}: unknown key; allowed: {allowed}")
-    kwargs = {}
-    for name, f in known.items():
-        sub = f"{path}.{name}" if path else name
-        ftype = f.default_factory if f.default_factory is not MISSING else None
-        if ftype is not None and is_dataclass(ftype):
-            kwargs[name] = _build(ftype, data.get(name), sub)
-        elif name in data:
-            kwargs[name] = _check_value(sub, data[name], f.metadata)
-    return cls(**kwargs)
-
-
 def _check_cross_fields(d: Design) -> None:
     if d.inputs.dac_bits > d.inputs.bits:
         raise field_error("inputs.dac_bits", d.inputs.dac_bits, f"at most inputs.bits = {d.inputs.bits}")
@@ -483,7 +303,7 @@ def _check_cross_fields(d: Design) -> None:
 
 def design_from_dict(data: dict) -> Design:
     """Validate a mapping (as read from YAML) into a Design; raises XbarError on bad input."""
-    design = _build(Design, data, "")
+    design = build_block(Design, data, "")
     _check_cross_fields(design)
     return design
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
-from .errors import field_error
+from ..core.errors import XbarError, field_error
+from ..core.io import load_tensors, save_tensors
 
 
 class MnistCNN(nn.Module):
@@ -111,15 +112,12 @@ MODEL_KEY = "xbar_hw.model"
 
 def save_model(model: nn.Module, arch: str, kwargs: dict, path, meta: dict | None = None) -> None:
     """A float model as safetensors; its architecture and ``meta`` as JSON in the header."""
-    from .io import save_tensors
 
     save_tensors(path, model.state_dict(), MODEL_KEY, {"arch": arch, "kwargs": kwargs, "meta": meta or {}})
 
 
 def load_model(path) -> tuple[nn.Module, dict]:
     """Rebuild a model written by :func:`save_model`; returns (model, its JSON document)."""
-    from .errors import XbarError
-    from .io import load_tensors
 
     tensors, doc = load_tensors(path, MODEL_KEY, "model")
     model = build_model(doc["arch"], **doc.get("kwargs", {}))

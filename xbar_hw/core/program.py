@@ -22,55 +22,13 @@ from torch import nn
 from .design import MAPPING_KEYS, Design, design_from_dict
 from .errors import XbarError
 from .io import load_tensors, save_tensors
-from .xbar.mapping import layer_grid
+from .layer import LayerProgram, layer_from, layer_tensors
+from .task_entry import TaskEntry
 
 FORMAT_VERSION = 1
 META_KEY = "xbar_hw.program"
-
-
-@dataclass
-class LayerProgram:
-    """One Conv2d or Linear layer mapped to crossbars."""
-
-    name: str
-    kind: str  # "conv" or "linear"
-    k_in: int  # rows of W[K, N]: in_channels * kh * kw for a conv
-    n_out: int
-    levels: torch.Tensor  # uint8 [n_crossbars, R, C]
-    adc_shift: torch.Tensor  # int64 [n_crossbars]
-    w_scale: torch.Tensor  # float32 [N]: weight = w_scale[n] * w_int
-    x_scale: float  # input = x_scale * x_int
-    bias: torch.Tensor | None = None  # float32 [N]
-    conv: dict | None = None  # in_channels, kernel_size, stride, padding, dilation
-    first_pe: int = 0
-    faults: torch.Tensor | None = None  # int64 [f, 4]: crossbar, row, column, stuck level (profiled)
-
-    @property
-    def n_crossbars(self) -> int:
-        return int(self.levels.shape[0])
-
-    def grid(self, design: Design) -> tuple[int, int]:
-        return layer_grid(self.k_in, self.n_out, design)
-
-    def n_pes(self, design: Design) -> int:
-        return -(-self.n_crossbars // design.pe.crossbars)
-
-    def crossbar_pe(self, design: Design) -> torch.Tensor:
-        """PE index of each crossbar."""
-        return self.first_pe + torch.arange(self.n_crossbars) // design.pe.crossbars
-
-    def json(self) -> dict:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "k_in": self.k_in,
-            "n_out": self.n_out,
-            "x_scale": self.x_scale,
-            "conv": self.conv,
-            "first_pe": self.first_pe,
-            "n_crossbars": self.n_crossbars,
-            "has_bias": self.bias is not None,
-        }
+#: The classifier head of each zoo architecture: the layer that each task replaces.
+ZOO_HEADS = {"mnist_cnn": "fc", "task_cnn": "fc", "resnet20": "fc"}
 
 
 @dataclass
@@ -81,9 +39,9 @@ class Program:
     digital: dict[str, torch.Tensor] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     #: the float model this Program was converted from (in memory only, never saved): lets
-    #: :meth:`build` rebuild models outside the zoo in the session that mapped them
+    #: ``xbar_hw.xbar.build_network`` rebuild models outside the zoo in the session that mapped them
     source: nn.Module | None = field(default=None, repr=False, compare=False)
-    #: task entries (xbar_hw.adapt.entry.TaskEntry) by task name
+    #: task entries (:class:`TaskEntry`) by task name
     tasks: dict = field(default_factory=dict)
 
     @property
@@ -114,7 +72,7 @@ class Program:
     def save(self, path: str | Path) -> None:
         tensors = {f"digital.{k}": v for k, v in self.digital.items()}
         for name, lp in self.layers.items():
-            tensors.update(_layer_tensors(f"{name}.", lp))
+            tensors.update(layer_tensors(f"{name}.", lp))
         tasks = []
         for i, (tname, entry) in enumerate(self.tasks.items()):
             t, doc = entry.to_tensors(f"task.{i}.")
@@ -134,8 +92,6 @@ class Program:
     @classmethod
     def load(cls, path: str | Path, design: Design | None = None) -> "Program":
         """Read a Program; with ``design``, refuse one mapped for another design."""
-        from .adapt.entry import TaskEntry
-
         tensors, doc = load_tensors(path, META_KEY, "program")
         if doc.get("format_version") != FORMAT_VERSION:
             raise XbarError(
@@ -145,7 +101,7 @@ class Program:
         if design is not None:
             check_same_design(stored, design, str(path))
         try:
-            layers = {lj["name"]: _layer_from(f"{lj['name']}.", lj, tensors) for lj in doc["layers"]}
+            layers = {lj["name"]: layer_from(f"{lj['name']}.", lj, tensors) for lj in doc["layers"]}
             tasks = {}
             for i, tj in enumerate(doc.get("tasks", [])):
                 entry = TaskEntry.from_tensors(f"task.{i}.", tj, tensors)
@@ -158,13 +114,11 @@ class Program:
     @property
     def head(self) -> str:
         """The layer that each task replaces: its classifier head (the zoo's, else the last layer)."""
-        from .models import HEADS
-
         if self.meta.get("head") in self.layers:
             return self.meta["head"]
         arch = (self.model or {}).get("arch")
-        if HEADS.get(arch) in self.layers:
-            return HEADS[arch]
+        if ZOO_HEADS.get(arch) in self.layers:
+            return ZOO_HEADS[arch]
         return list(self.layers)[-1]
 
     def backbone_pes(self) -> list[int]:
@@ -173,51 +127,11 @@ class Program:
         return sorted({int(p) for n, lp in self.layers.items() if n != self.head for p in lp.crossbar_pe(d).unique()})
 
     def task(self, name: str):
-        """The entry of task ``name`` (a :class:`xbar_hw.adapt.entry.TaskEntry`)."""
+        """The entry of task ``name``."""
         if name not in self.tasks:
             raise XbarError(f"task: got {name!r}; allowed: one of this Program's tasks {sorted(self.tasks)}"
                             if self.tasks else f"task: got {name!r}; allowed: none (this Program holds no task entry)")
         return self.tasks[name]
-
-    # ------------------------------------------------------------------ execution
-    def build(self, model: nn.Module | None = None, device: str | torch.device | None = None) -> nn.Module:
-        """The mapped network: the architecture with every mapped layer on crossbars.
-
-        ``model`` supplies the structure when the Program's architecture is not in the zoo.
-        """
-        from .xbar.convert import assemble
-
-        return assemble(self, model, device)
-
-
-def _layer_tensors(prefix: str, lp: LayerProgram) -> dict[str, torch.Tensor]:
-    t = {
-        f"{prefix}levels": lp.levels.to(torch.uint8),
-        f"{prefix}adc_shift": lp.adc_shift.to(torch.int64),
-        f"{prefix}w_scale": lp.w_scale.to(torch.float32),
-    }
-    if lp.bias is not None:
-        t[f"{prefix}bias"] = lp.bias.to(torch.float32)
-    if lp.faults is not None:
-        t[f"{prefix}faults"] = lp.faults.to(torch.int64)
-    return t
-
-
-def _layer_from(prefix: str, lj: dict, tensors: dict) -> LayerProgram:
-    return LayerProgram(
-        name=lj["name"],
-        kind=lj["kind"],
-        k_in=lj["k_in"],
-        n_out=lj["n_out"],
-        levels=tensors[f"{prefix}levels"],
-        adc_shift=tensors[f"{prefix}adc_shift"],
-        w_scale=tensors[f"{prefix}w_scale"],
-        x_scale=float(lj["x_scale"]),
-        bias=tensors.get(f"{prefix}bias"),
-        conv=lj["conv"],
-        first_pe=lj["first_pe"],
-        faults=tensors.get(f"{prefix}faults"),
-    )
 
 
 def check_same_design(stored: Design, design: Design, where: str) -> None:

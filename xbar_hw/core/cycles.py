@@ -1,4 +1,5 @@
-"""The PE tile's exact cycle count, in plain Python (the cost model imports it).
+"""The PE tile's exact cycle count (the cycle model every stage shares: the RTL takes exactly
+these cycles, the cost model prices them, the co-simulation checks them).
 
 Counting: cycle 0 is the cycle in which the input beat transfers (x.valid and x.ready);
 the MVM ends with the cycle in which its last output beat transfers, the output being
@@ -36,8 +37,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..design import Design
-from ..errors import XbarError
+from .design import Design
+from .errors import XbarError
 
 
 def _per_crossbar(value, n: int, what: str, hi: int) -> list[int]:
