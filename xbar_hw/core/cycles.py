@@ -92,12 +92,19 @@ def cycles_per_mvm(design: Design, gated: int | Sequence[int] = 0, n_faults: int
     return ph["input"] + ph["compute"] + ph["finish"] + ph["output"]
 
 
+def crossbar_conversions(design: Design, logical: int | None = None, gated: int = 0) -> int:
+    """ADC conversions of one MVM of one crossbar holding ``logical`` logical columns (all L
+    by default), ``gated`` of them gated: T * 2s * (logical - gated). Gated and unused
+    physical columns convert nothing."""
+    logical = design.logical_cols if logical is None else logical
+    return design.read_cycles * design.cols_per_logical * (logical - gated)
+
+
 def adc_conversions(design: Design, gated: int | Sequence[int] = 0) -> int:
-    """ADC conversions of one MVM over the whole PE: T * active physical columns, summed
-    over the crossbars (gated and unused physical columns convert nothing)."""
-    n = design.pe.crossbars
-    gates = _per_crossbar(gated, n, "gated", design.logical_cols)
-    return design.read_cycles * design.cols_per_logical * sum(design.logical_cols - g for g in gates)
+    """ADC conversions of one MVM over the whole PE: :func:`crossbar_conversions` summed
+    over its crossbars."""
+    gates = _per_crossbar(gated, design.pe.crossbars, "gated", design.logical_cols)
+    return sum(crossbar_conversions(design, gated=g) for g in gates)
 
 
-__all__ = ["adc_conversions", "conversion_cycles", "cycles_per_mvm", "mvm_phases"]
+__all__ = ["adc_conversions", "conversion_cycles", "crossbar_conversions", "cycles_per_mvm", "mvm_phases"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .design import Design
-from .mapping import layer_grid
+from .mapping import fault_entries, layer_grid
 
 
 @dataclass
@@ -45,6 +45,21 @@ class LayerProgram:
     def crossbar_pe(self, design: Design) -> torch.Tensor:
         """PE index of each crossbar."""
         return self.first_pe + torch.arange(self.n_crossbars) // design.pe.crossbars
+
+    def stored_levels(self, xb: int) -> torch.Tensor:
+        """The levels the cells of crossbar ``xb`` hold, int64 [R, C]: the intended levels
+        with every profiled stuck cell at its stuck level."""
+        stored = self.levels[xb].to(torch.int64).clone()
+        if self.faults is not None and len(self.faults):
+            f = self.faults.to(torch.int64)
+            mine = f[f[:, 0] == xb]
+            stored[mine[:, 1], mine[:, 2]] = mine[:, 3]
+        return stored
+
+    def fault_table(self, xb: int, design: Design) -> list[tuple[int, int, int]]:
+        """The fault table of crossbar ``xb`` (:func:`fault_entries` of its intended and
+        stored levels): one entry per logical weight whose stored value differs."""
+        return fault_entries(self.levels[xb].to(torch.int64), self.stored_levels(xb), design)
 
     def json(self) -> dict:
         return {

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..core.cycles import cycles_per_mvm
+from ..core.cycles import crossbar_conversions, cycles_per_mvm
 from ..core.design import Design
-from ..core.mapping import fault_entries
 from ..core.program import Program
 from ..xbar.convert import build_network
 from ..xbar.layers import mapped_layers, set_column_masks, set_path
@@ -55,17 +54,17 @@ def crossbar_mvm_events(design: Design, rows: int, logical: int, gated: int = 0,
     columns, ``gated`` of them gated. ``driven``: row drives with a non-zero digit over the
     T read cycles (default: every row on every read)."""
     T, s2 = design.read_cycles, design.cols_per_logical
-    active = s2 * (logical - gated)
+    conversions = crossbar_conversions(design, logical, gated)  # one per active column per read
     drives = T * rows if driven is None else driven
     words = rows + logical
     return {
-        "adc": T * active,
+        "adc": conversions,
         "dac": drives,
         "cell": drives * s2 * logical,
-        "sample_hold": T * active,
-        "shift_add": T * active,
+        "sample_hold": conversions,
+        "shift_add": conversions,
         "input_register": T * rows,
-        "output_register": T * active,
+        "output_register": conversions,
         "mask": (logical - gated) if masked else 0,
         "saf_correction": faults,
         "edram_bits": words * word_bits(design),
@@ -140,13 +139,8 @@ def fault_table_sizes(design: Design, lp) -> torch.Tensor:
     logical weight whose stored value differs from the intended one (the corrector adds
     x_u * delta for the whole weight), so a cell stuck at its intended level needs none."""
     sizes = torch.zeros(lp.n_crossbars, dtype=torch.int64)
-    f = lp.faults.to(torch.int64)
-    for xb in torch.unique(f[:, 0]).tolist():
-        mine = f[f[:, 0] == xb]
-        intended = lp.levels[xb].to(torch.int64)
-        stored = intended.clone()
-        stored[mine[:, 1], mine[:, 2]] = mine[:, 3]
-        sizes[xb] = len(fault_entries(intended, stored, design))
+    for xb in torch.unique(lp.faults[:, 0]).tolist():
+        sizes[xb] = len(lp.fault_table(xb, design))
     return sizes
 
 
