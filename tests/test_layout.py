@@ -23,7 +23,8 @@ ALLOWED = {
     "energy": {"core", "workload", "xbar"},
     "sim": {"core", "workload", "xbar", "rtl"},
     "flows": {"core", "workload", "xbar", "adapt", "rtl", "energy", "sim"},
-    "cli": {"core", "workload", "xbar", "adapt", "rtl", "energy", "sim", "flows"},
+    "sweep": {"core", "workload", "xbar", "adapt", "energy", "flows"},
+    "cli": {"core", "workload", "xbar", "adapt", "rtl", "energy", "sim", "flows", "sweep"},
     "__init__": {"core", "xbar"},
     "__main__": {"cli"},
 }
