@@ -17,11 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .errors import XbarError, field_error
+from .errors import field_error
 from .nonideal import NonidealSpec
 from .schema import build_block, float_field, int_field
+from .yamlfile import load_yaml
 
 # --------------------------------------------------------------------------- blocks
 
@@ -310,19 +309,7 @@ def design_from_dict(data: dict) -> Design:
 
 def load_design(path: str | Path) -> Design:
     """Load and validate ``designs/NAME.yaml``. Bad input raises :class:`XbarError`."""
-    p = Path(path)
-    if not p.is_file():
-        raise field_error("design", str(path), "a path to an existing YAML design file")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise XbarError(f"design: {p} is not a UTF-8 text file; allowed: a YAML design file") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise XbarError(f"design: {p} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    data = load_yaml(path, "design")
     if not isinstance(data, dict):
-        raise field_error(f"design {p}", data, "a YAML mapping with the keys of spec section 6")
+        raise field_error(f"design {path}", data, "a YAML mapping with the keys of spec section 6")
     return design_from_dict(data)

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .check import need_bool, need_dict, need_float, need_int, need_key, need_str, need_tensor
 from .design import Design
+from .errors import XbarError, field_error
 from .mapping import fault_entries, layer_grid
 
 
@@ -88,18 +90,61 @@ def layer_tensors(prefix: str, lp: LayerProgram) -> dict[str, torch.Tensor]:
     return t
 
 
-def layer_from(prefix: str, lj: dict, tensors: dict) -> LayerProgram:
+#: limits of a layer read from a file: past these a header is damaged, not a real network
+MAX_FEATURES = 1 << 24
+MAX_CROSSBARS = 1 << 20
+
+
+def check_conv(conv, where: str, k_in: int) -> dict:
+    """A conv layer's parameters as a file holds them; its rows k_in = c_in * kh * kw."""
+    need_dict(conv, where)
+    for key in ("in_channels", "kernel_size", "stride", "padding", "dilation"):
+        value = need_key(conv, key, where)
+        for i, v in enumerate(value if isinstance(value, list) else [value]):
+            need_int(v, f"{where}.{key}" + (f"[{i}]" if isinstance(value, list) else ""), 0 if key == "padding" else 1,
+                     1 << 16)
+    ks = conv["kernel_size"] if isinstance(conv["kernel_size"], list) else [conv["kernel_size"]] * 2
+    if len(ks) != 2 or conv["in_channels"] * ks[0] * ks[1] != k_in:
+        raise field_error(f"{where}.kernel_size", conv["kernel_size"], f"a kernel with in_channels * kh * kw = k_in = {k_in}")
+    return conv
+
+
+def layer_from(prefix: str, lj: dict, tensors: dict, design: Design, where: str = "program") -> LayerProgram:
+    """A LayerProgram from its JSON entry and tensors, checked against ``design``: shapes,
+    dtypes, cell levels within the cell's levels, finite scales, faults on real cells."""
+    need_dict(lj, where)
+    name = need_str(need_key(lj, "name", where), f"{where}.name")
+    at = f"{where} layer {name}"
+    kind = need_str(need_key(lj, "kind", at), f"{at}.kind", ("conv", "linear"))
+    k_in = need_int(need_key(lj, "k_in", at), f"{at}.k_in", 1, MAX_FEATURES)
+    n_out = need_int(need_key(lj, "n_out", at), f"{at}.n_out", 1, MAX_FEATURES)
+    n_rb, n_cb = layer_grid(k_in, n_out, design)
+    if n_rb * n_cb > MAX_CROSSBARS:
+        raise field_error(f"{at}.k_in", k_in, f"a layer of at most {MAX_CROSSBARS} crossbars")
+    R, C = design.crossbar.rows, design.crossbar.cols
+    levels = need_tensor(tensors, f"{prefix}levels", at, torch.uint8, (n_rb * n_cb, R, C), 0, design.cell_max)
+    faults = None
+    if f"{prefix}faults" in tensors:
+        faults = need_tensor(tensors, f"{prefix}faults", at, torch.int64, (None, 4), 0, max(R, C, n_rb * n_cb))
+        for col, hi, what in ((0, n_rb * n_cb - 1, "crossbar"), (1, R - 1, "row"), (2, C - 1, "column"),
+                              (3, design.cell_max, "stuck level")):
+            if len(faults) and int(faults[:, col].max()) > hi:
+                raise XbarError(f"{at}: tensor '{prefix}faults' names {what} {int(faults[:, col].max())}; "
+                                f"allowed: at most {hi}")
+    bias = None
+    if need_bool(lj.get("has_bias", f"{prefix}bias" in tensors), f"{at}.has_bias"):
+        bias = need_tensor(tensors, f"{prefix}bias", at, torch.float32, (n_out,))
     return LayerProgram(
-        name=lj["name"],
-        kind=lj["kind"],
-        k_in=lj["k_in"],
-        n_out=lj["n_out"],
-        levels=tensors[f"{prefix}levels"],
-        adc_shift=tensors[f"{prefix}adc_shift"],
-        w_scale=tensors[f"{prefix}w_scale"],
-        x_scale=float(lj["x_scale"]),
-        bias=tensors.get(f"{prefix}bias"),
-        conv=lj["conv"],
-        first_pe=lj["first_pe"],
-        faults=tensors.get(f"{prefix}faults"),
+        name=name,
+        kind=kind,
+        k_in=k_in,
+        n_out=n_out,
+        levels=levels,
+        adc_shift=need_tensor(tensors, f"{prefix}adc_shift", at, torch.int64, (n_rb * n_cb,), 0, 62),
+        w_scale=need_tensor(tensors, f"{prefix}w_scale", at, torch.float32, (n_out,), 0, 3.4e38),
+        x_scale=need_float(need_key(lj, "x_scale", at), f"{at}.x_scale", 0, 3.4e38, lo_open=True),
+        bias=bias,
+        conv=check_conv(lj.get("conv"), f"{at}.conv", k_in) if kind == "conv" else None,
+        first_pe=need_int(need_key(lj, "first_pe", at), f"{at}.first_pe", 0, MAX_CROSSBARS),
+        faults=faults,
     )

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
-from .errors import XbarError, field_error
+from .errors import field_error
 from .nonideal import NonidealSpec
 from .schema import build_block
+from .yamlfile import load_yaml
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 
@@ -24,10 +23,6 @@ def load_preset(name: str) -> dict:
     """The partial ``nonideal`` block of preset ``name`` (validated against the schema)."""
     if name not in list_presets():
         raise field_error("preset", name, "one of " + ", ".join(list_presets()))
-    path = PRESETS_DIR / f"{name}.yaml"
-    try:
-        block = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise XbarError(f"preset: {path} cannot be read ({exc.__class__.__name__}); allowed: a YAML nonideal block")
+    block = load_yaml(PRESETS_DIR / f"{name}.yaml", "preset")
     build_block(NonidealSpec, block, "nonideal")
     return block

@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .check import need_dict, need_key, need_list, need_str
 from .design import MAPPING_KEYS, Design, design_from_dict
-from .errors import XbarError
+from .errors import XbarError, short
 from .io import load_tensors, save_tensors
 from .layer import LayerProgram, layer_from, layer_tensors
 from .task_entry import TaskEntry
@@ -93,23 +94,30 @@ class Program:
     def load(cls, path: str | Path, design: Design | None = None) -> "Program":
         """Read a Program; with ``design``, refuse one mapped for another design."""
         tensors, doc = load_tensors(path, META_KEY, "program")
+        need_dict(doc, "program header")
         if doc.get("format_version") != FORMAT_VERSION:
             raise XbarError(
-                f"program: format_version {doc.get('format_version')!r} in {path}; allowed: {FORMAT_VERSION}"
+                f"program: format_version {short(doc.get('format_version'))} in {path}; allowed: {FORMAT_VERSION}"
             )
-        stored = design_from_dict(doc["design"])
+        stored = design_from_dict(need_dict(need_key(doc, "design", "program"), "program.design"))
         if design is not None:
             check_same_design(stored, design, str(path))
-        try:
-            layers = {lj["name"]: layer_from(f"{lj['name']}.", lj, tensors) for lj in doc["layers"]}
-            tasks = {}
-            for i, tj in enumerate(doc.get("tasks", [])):
-                entry = TaskEntry.from_tensors(f"task.{i}.", tj, tensors)
-                tasks[entry.name] = entry
-        except KeyError as exc:
-            raise XbarError(f"program: {path} lacks entry {exc}; it is damaged or from another tool") from None
+        layers = {}
+        for lj in need_list(need_key(doc, "layers", "program"), "program.layers"):
+            lp = layer_from(f"{need_dict(lj, 'program.layers').get('name')}.", lj, tensors, stored)
+            layers[lp.name] = lp
+        if not layers:
+            raise XbarError(f"program: {path} maps no layer; allowed: a Program with at least one layer")
+        tasks = {}
+        for i, tj in enumerate(need_list(doc.get("tasks", []), "program.tasks")):
+            entry = TaskEntry.from_tensors(f"task.{i}.", tj, tensors, stored, layers)
+            tasks[entry.name] = entry
         digital = {k[len("digital.") :]: v for k, v in tensors.items() if k.startswith("digital.")}
-        return cls(stored, layers, doc.get("model"), digital, doc.get("meta", {}), tasks=tasks)
+        for k, v in digital.items():
+            if v.dtype.is_floating_point and not bool(torch.isfinite(v).all()):
+                raise XbarError(f"program: tensor 'digital.{k}' holds NaN or infinite values; allowed: finite numbers")
+        return cls(stored, layers, check_model_entry(doc.get("model")), digital,
+                   need_dict(doc.get("meta", {}), "program.meta"), tasks=tasks)
 
     @property
     def head(self) -> str:
@@ -132,6 +140,17 @@ class Program:
             raise XbarError(f"task: got {name!r}; allowed: one of this Program's tasks {sorted(self.tasks)}"
                             if self.tasks else f"task: got {name!r}; allowed: none (this Program holds no task entry)")
         return self.tasks[name]
+
+
+def check_model_entry(model) -> dict | None:
+    """The header's ``model`` entry: None, or {"arch": name, "kwargs": {...}} (the zoo checks
+    the architecture and its arguments when the network is built)."""
+    if model is None:
+        return None
+    need_dict(model, "program.model")
+    need_str(need_key(model, "arch", "program.model"), "program.model.arch")
+    need_dict(model.get("kwargs", {}), "program.model.kwargs")
+    return model
 
 
 def check_same_design(stored: Design, design: Design, where: str) -> None:

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .check import need_dict, need_key, need_list, need_str, need_tensor
+from .design import Design
+from .errors import field_error
 from .layer import LayerProgram, layer_from, layer_tensors
 
 
@@ -54,16 +57,42 @@ class TaskEntry:
         return t, doc
 
     @classmethod
-    def from_tensors(cls, prefix: str, doc: dict, tensors: dict) -> "TaskEntry":
+    def from_tensors(cls, prefix: str, doc: dict, tensors: dict, design: Design,
+                     layers: dict[str, LayerProgram]) -> "TaskEntry":
+        """An entry from its JSON and tensors, checked against ``design`` and the Program's
+        ``layers`` (masks [crossbars, L] of valid codes, reprogrammed crossbars that exist,
+        levels within the cell's levels, one bias per output)."""
+        need_dict(doc, "program task")
+        name = need_str(need_key(doc, "name", "program task"), "program task.name")
+        at = f"program task {name}"
+
+        def names(key: str) -> list[str]:
+            out = need_list(need_key(doc, key, at), f"{at}.{key}")
+            for n in out:
+                if n not in layers:
+                    raise field_error(f"{at}.{key}", n, f"a layer of the Program ({', '.join(layers)})")
+            return out
+
+        R, C, L = design.crossbar.rows, design.crossbar.cols, design.logical_cols
+        masks = {n: need_tensor(tensors, f"{prefix}mask.{n}", at, torch.uint8, (layers[n].n_crossbars, L),
+                                0, (1 << design.mask.bits) - 1) for n in names("masks")}
+        levels = {}
+        for n in names("levels"):
+            idx = need_tensor(tensors, f"{prefix}crossbars.{n}", at, torch.int64, (None,), 0, layers[n].n_crossbars - 1)
+            levels[n] = (idx, need_tensor(tensors, f"{prefix}levels.{n}", at, torch.uint8, (len(idx), R, C),
+                                          0, design.cell_max))
+        bias = {n: need_tensor(tensors, f"{prefix}bias.{n}", at, torch.float32, (layers[n].n_out,))
+                for n in names("bias")}
+        classes = need_list(need_key(doc, "classes", at), f"{at}.classes")
         return cls(
-            name=doc["name"],
-            method=doc["method"],
-            head=layer_from(f"{prefix}head.", doc["head"], tensors),
-            classes=list(doc["classes"]),
-            masks={n: tensors[f"{prefix}mask.{n}"] for n in doc["masks"]},
-            levels={n: (tensors[f"{prefix}crossbars.{n}"], tensors[f"{prefix}levels.{n}"]) for n in doc["levels"]},
-            bias={n: tensors[f"{prefix}bias.{n}"] for n in doc["bias"]},
-            meta=doc.get("meta", {}),
+            name=name,
+            method=need_str(need_key(doc, "method", at), f"{at}.method"),
+            head=layer_from(f"{prefix}head.", need_key(doc, "head", at), tensors, design, f"{at} head"),
+            classes=[str(c) for c in classes],
+            masks=masks,
+            levels=levels,
+            bias=bias,
+            meta=need_dict(doc.get("meta", {}), f"{at}.meta"),
         )
 
     def reprogrammed_crossbars(self) -> dict[str, torch.Tensor]:

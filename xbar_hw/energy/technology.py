@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from ..core.design import TECHNOLOGIES, Design
-from ..core.errors import XbarError
+from ..core.errors import XbarError, short
+from ..core.yamlfile import load_yaml
 
 #: the entries every table holds, by section; ``*`` marks an entry given by ADC bits
 SCHEMA = {
@@ -63,7 +62,7 @@ def _number(where: str, v) -> float:
         except ValueError:
             pass
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-        raise XbarError(f"technology: {where}: got {v!r}; allowed: a finite number >= 0")
+        raise XbarError(f"technology: {where}: got {short(v)}; allowed: a finite number >= 0")
     return float(v)
 
 
@@ -95,6 +94,9 @@ def parse_table(doc, origin: str) -> Technology:
                 table = e.get("by_bits")
                 if not isinstance(table, dict) or not table:
                     raise XbarError(f"technology: {origin}: entry {where} lacks by_bits; allowed: {{bits: value}}")
+                if not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 16 for b in table):
+                    raise XbarError(f"technology: {origin}: entry {where}.by_bits has keys {short(list(table))}; "
+                                    "allowed: ADC bits, integers in [1, 16]")
                 values[section][name] = {int(b): _number(f"{where}.{b}", v) for b, v in table.items()}
             else:
                 values[section][name] = _number(where, e.get("value"))
@@ -103,19 +105,14 @@ def parse_table(doc, origin: str) -> Technology:
 
 
 def load_table(name_or_path: str) -> Technology:
+    """A shipped table by name, or a YAML table file (bounded and checked like a design)."""
     if name_or_path in TECHNOLOGIES:
-        text = resources.files(__package__).joinpath("tables", f"{name_or_path}.yaml").read_text(encoding="utf-8")
-        origin = name_or_path
-    else:
-        p = Path(name_or_path)
-        if not p.is_file():
-            raise XbarError(f"technology: got {name_or_path!r}; allowed: one of {', '.join(TECHNOLOGIES)} or an existing YAML file")
-        text, origin = p.read_text(encoding="utf-8"), str(p)
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise XbarError(f"technology: {origin} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return parse_table(doc, origin)
+        path = Path(str(resources.files(__package__).joinpath("tables", f"{name_or_path}.yaml")))
+        return parse_table(load_yaml(path, "technology"), name_or_path)
+    if not Path(name_or_path).is_file():
+        raise XbarError(f"technology: got {short(name_or_path)}; allowed: one of {', '.join(TECHNOLOGIES)} "
+                        "or an existing YAML file")
+    return parse_table(load_yaml(name_or_path, "technology"), str(name_or_path))
 
 
 def technology(design: Design) -> Technology:

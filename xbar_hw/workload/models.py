@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.check import need_dict, need_key, need_str
 from ..core.errors import XbarError, field_error
 from ..core.io import load_tensors, save_tensors
 
@@ -92,14 +95,44 @@ class ResNet20(nn.Module):
 
 
 ARCHS = {"mnist_cnn": MnistCNN, "task_cnn": TaskCNN, "resnet20": ResNet20}
-#: the layer each architecture replaces per task (its classifier head)
-HEADS = {"mnist_cnn": "fc", "task_cnn": "fc", "resnet20": "fc"}
+#: allowed range of each architecture argument (the classifier head of every zoo model, the
+#: layer a task replaces, is ``fc``: xbar_hw.core.program.ZOO_HEADS)
+KWARG_RANGES = {"in_channels": (1, 64), "num_classes": (1, 10000), "in_size": (4, 1024), "width": (1, 1024)}
+#: the most float parameters a zoo model may have (4 GiB of float32): past this an argument is a typo
+MAX_PARAMETERS = 1 << 30
+
+
+def check_kwargs(arch: str, kwargs: dict, where: str = "model") -> None:
+    """Raise a one-line XbarError unless ``kwargs`` are arguments of ``arch`` within range."""
+    if not isinstance(kwargs, dict):
+        raise field_error(f"{where}.kwargs", kwargs, "a mapping of architecture arguments")
+    allowed = [p for p in inspect.signature(ARCHS[arch]).parameters]
+    for key, value in kwargs.items():
+        if key not in allowed:
+            raise field_error(f"{where}.kwargs", key, f"arguments of {arch}: {', '.join(allowed)}")
+        if key == "widths":
+            ok = isinstance(value, (list, tuple)) and len(value) == 4 and all(
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1024 for v in value)
+            if not ok:
+                raise field_error(f"{where}.kwargs.widths", value, "4 integers in [1, 1024]")
+            continue
+        lo, hi = KWARG_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise field_error(f"{where}.kwargs.{key}", value, f"an integer in [{lo}, {hi}]")
+    if arch == "mnist_cnn":
+        size, width = kwargs.get("in_size", 28), kwargs.get("width", 16)
+        fc = 2 * width * (size // 4) ** 2 * kwargs.get("num_classes", 10)
+        if fc > MAX_PARAMETERS:
+            raise field_error(f"{where}.kwargs.width", width, f"a model of at most {MAX_PARAMETERS} parameters "
+                              f"(its fc layer alone has 2 * width * (in_size // 4)^2 * num_classes = {fc})")
 
 
 def build_model(arch: str, seed: int | None = None, **kwargs) -> nn.Module:
-    """A zoo model; with ``seed``, its initial weights depend on nothing else."""
+    """A zoo model; with ``seed``, its initial weights depend on nothing else. Unknown or
+    out-of-range arguments raise a one-line XbarError."""
     if arch not in ARCHS:
         raise field_error("arch", arch, "one of " + ", ".join(ARCHS))
+    check_kwargs(arch, kwargs)
     if seed is None:
         return ARCHS[arch](**kwargs)
     with torch.random.fork_rng(devices=[]):
@@ -120,9 +153,17 @@ def load_model(path) -> tuple[nn.Module, dict]:
     """Rebuild a model written by :func:`save_model`; returns (model, its JSON document)."""
 
     tensors, doc = load_tensors(path, MODEL_KEY, "model")
-    model = build_model(doc["arch"], **doc.get("kwargs", {}))
+    need_dict(doc, "model header")
+    arch = need_str(need_key(doc, "arch", "model"), "model.arch", tuple(ARCHS))
+    kwargs = need_dict(doc.get("kwargs", {}), "model.kwargs")
+    check_kwargs(arch, kwargs)
+    need_dict(doc.get("meta", {}), "model.meta")
+    for key, t in tensors.items():
+        if t.dtype.is_floating_point and not bool(torch.isfinite(t).all()):
+            raise XbarError(f"model: tensor {key!r} holds NaN or infinite values; allowed: finite numbers")
+    model = build_model(arch, **kwargs)
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
-        raise XbarError(f"model: {path} does not fit architecture {doc['arch']!r} ({str(exc).splitlines()[0]})") from None
+        raise XbarError(f"model: {path} does not fit architecture {arch!r} ({str(exc).splitlines()[0][:200]})") from None
     return model.eval(), doc
