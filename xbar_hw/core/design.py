@@ -85,7 +85,7 @@ class TileSpec:
     """
 
     pes: int = field(default=12, metadata=int_field(1, 1024))
-    clock_hz: float = field(default=1.6e8, metadata=float_field(0.0))
+    clock_hz: float = field(default=1.6e8, metadata=float_field(0.0, 1e11))
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,11 @@ class DeviceSpec:
     (100 ns crossbar read, ISAAC ISCA 2016); 300 K (PytorX).
     """
 
-    g_on: float = field(default=3.33e-4, metadata=float_field(0.0))
-    g_off: float = field(default=3.33e-6, metadata=float_field(0.0))
-    v_read: float = field(default=0.2, metadata=float_field(0.0))
-    read_frequency: float = field(default=1.0e7, metadata=float_field(0.0))
-    temperature: float = field(default=300.0, metadata=float_field(0.0))
+    g_on: float = field(default=3.33e-4, metadata=float_field(0.0, 1.0))
+    g_off: float = field(default=3.33e-6, metadata=float_field(1e-15, 1.0, lo_open=False))
+    v_read: float = field(default=0.2, metadata=float_field(0.0, 10.0))
+    read_frequency: float = field(default=1.0e7, metadata=float_field(1e3, 1e11, lo_open=False))
+    temperature: float = field(default=300.0, metadata=float_field(0.0, 1000.0))
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,9 @@ class MaskSpec:
     bits: int = field(default=2, metadata=int_field(1, 4))
     exponents: tuple = field(default=(-1, 0, 1), metadata={"kind": "intlist", "lo": -16, "hi": 16})
 
+
+#: the most clock cycles an analog read may take to settle (tile.clock_hz / device.read_frequency)
+MAX_SETTLE_CYCLES = 1 << 16
 
 TECHNOLOGIES = ("isaac-32nm", "neurosim-22nm")
 
@@ -285,6 +288,9 @@ def _check_cross_fields(d: Design) -> None:
         )
     if d.adc.per_crossbar > d.crossbar.cols:
         raise field_error("adc.per_crossbar", d.adc.per_crossbar, f"at most crossbar.cols = {d.crossbar.cols}")
+    if d.tile.clock_hz / d.device.read_frequency > MAX_SETTLE_CYCLES:
+        raise field_error("tile.clock_hz", d.tile.clock_hz, f"at most {MAX_SETTLE_CYCLES} clock cycles per analog read "
+                          f"(device.read_frequency = {d.device.read_frequency:g} Hz)")
     if d.device.g_on <= d.device.g_off:
         raise field_error("device.g_on", d.device.g_on, f"greater than device.g_off = {d.device.g_off}")
     n_codes = (1 << d.mask.bits) - 1

@@ -33,7 +33,7 @@ def check_value(path: str, value, meta: dict):
     if kind == "float":
         desc = f"a finite number > {meta['lo']}" if meta["lo_open"] else f"a finite number >= {meta['lo']}"
         if math.isfinite(meta["hi"]):
-            desc = f"a number in {'(' if meta['lo_open'] else '['}{meta['lo']}, {meta['hi']}]"
+            desc = f"a finite number in {'(' if meta['lo_open'] else '['}{meta['lo']}, {meta['hi']}]"
         if isinstance(value, str):
             # PyYAML (YAML 1.1) reads 1.0e7 without a sign in the exponent as a string.
             try:
