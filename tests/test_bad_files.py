@@ -15,12 +15,14 @@ import torch
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from xbar_hw import XbarError, build_network, load_design
 from xbar_hw.core.program import META_KEY, Program
 from xbar_hw.energy.technology import load_table
+from xbar_hw.workload.data import image_folder
 from xbar_hw.workload.models import MODEL_KEY, build_model, load_model, save_model
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -260,3 +262,29 @@ def test_technology_tables(tmp_path, mutate):
     p = tmp_path / "t.yaml"
     p.write_bytes(mutate(text).encode())
     refused(load_table, str(p))
+
+
+# ------------------------------------------------------------------ data folders
+def _png(path: Path, value: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (4, 4), value).save(path)
+
+
+@pytest.mark.parametrize("layout", ["one image per class", "one class", "no images", "not an image", "empty"])
+def test_data_folders(tmp_path, layout):
+    root = tmp_path / "data"
+    root.mkdir()
+    if layout == "one image per class":
+        _png(root / "a" / "0.png", 0)
+        _png(root / "b" / "0.png", 255)
+    elif layout == "one class":
+        for i in range(3):
+            _png(root / "a" / f"{i}.png", i)
+    elif layout == "no images":
+        (root / "a").mkdir()
+        (root / "b").mkdir()
+    elif layout == "not an image":
+        for c in "ab":
+            _png(root / c / "0.png", 0)
+            (root / c / "1.png").write_bytes(b"not a png")
+    refused(image_folder, root)

