@@ -24,7 +24,7 @@ from .endurance import schedule_writes
 from .model import design_report, program_report, switch_energy_pj, write_pulses
 from .technology import technology
 
-#: published claims the report locates (reference.md section 1)
+#: published claims the report locates (docs/sources.md [XMA] and [XBM])
 CLAIMS = {"xma": ("energy ratio", 4.3), "xbm": ("saving", 0.40)}
 
 
