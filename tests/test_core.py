@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from xbar_hw import XbarError, build_network, build_task, design_from_dict, load_design
 from xbar_hw.core.cycles import adc_conversions, crossbar_conversions
+from xbar_hw.core.io import atomic_dir
 from xbar_hw.core.layer import LayerProgram
 from xbar_hw.core.presets import list_presets, load_preset
 from xbar_hw.core.program import Program
@@ -83,3 +84,21 @@ def test_program_written_before_the_restructure_loads_and_runs_the_same():
     with torch.no_grad():
         assert torch.equal(build_network(prog)(ref["x"]), ref["base"])
         assert torch.equal(build_task(prog, "t")(ref["x"]), ref["task"])
+
+
+def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(out) as tmp:
+            (tmp / "half.txt").write_text("half")
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (out / "old.txt").read_text() == "old"
+    with atomic_dir(out) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and [p.name for p in out.iterdir()] == ["new.txt"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(XbarError, match="a file; allowed: a folder path"):
+        with atomic_dir(tmp_path / "file"):
+            pass
