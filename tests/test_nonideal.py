@@ -314,8 +314,9 @@ def test_chip_design_overrides_read_frequency():
     d, prog = _one_crossbar({"thermal": True, "shot": True}, f=1e7)
     fast = d.replace(device={"read_frequency": 1e9})
     slow_chip, fast_chip = Chip(prog), Chip(prog, fast)
-    assert fast_chip.read_noise().shot_per_s == pytest.approx(100 * slow_chip.read_noise().shot_per_s)
-    assert torch.allclose(fast_chip.layers["0"].thermal_var, 100 * slow_chip.layers["0"].thermal_var)
+    fast, slow = fast_chip.layers["0"], slow_chip.layers["0"]
+    assert fast.read_term("shot").per_s == pytest.approx(100 * slow.read_term("shot").per_s)
+    assert torch.allclose(fast.read_term("thermal").column, 100 * slow.read_term("thermal").column)
     other = d.replace(crossbar={"rows": 32})
     with pytest.raises(XbarError, match="mapped for design"):
         Chip(prog, other)
