@@ -19,12 +19,11 @@ import pytest
 import torch
 
 from xbar_hw.core.errors import XbarError
-from xbar_hw.xbar import irdrop
-from xbar_hw.xbar.irdrop import exact
 from xbar_hw.xbar.irdrop import (
     column_currents,
     effective_conductance,
     effective_conductances,
+    exact,
     node_voltages,
     write_netlist,
 )
