@@ -101,7 +101,8 @@ def main():
     torch.manual_seed(0)
     out = {"chips": args.chips, "design": "designs/default.yaml", "results": {}}
     if os.path.exists(args.output):  # rerun sections: replace their rows, keep the others
-        out = json.load(open(args.output))
+        with open(args.output, encoding="utf-8") as f:
+            out = json.load(f)
     for name in args.data:
         rows = run(name, args.chips, args.epochs, sections=args.sections)
         old = out["results"].get(name, [])

@@ -134,7 +134,7 @@ def _noise_samples(d, prog, x_digits, chip_index=0):
 def test_noise_variance_matches_formula(kind):
     d, prog = _one_crossbar({kind: True})
     x = torch.ones(20000, 64)  # every row driven
-    noise, S = _noise_samples(d, prog, x)
+    noise, _ = _noise_samples(d, prog, x)
     dG = (d.device.g_on - d.device.g_off) / 3
     v = d.device.v_read
     lv = prog.layers["0"].levels[0].double()[:, :8]

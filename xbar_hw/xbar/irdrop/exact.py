@@ -29,6 +29,7 @@ of the whole nodal matrix solved for 128 dense right-hand sides.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 
@@ -212,7 +213,7 @@ def effective_conductances(G_stack, r_row, r_col, r_source, r_sense, workers: in
         from concurrent.futures import ProcessPoolExecutor
 
         bounds = np.linspace(0, n, workers * 4 + 1).astype(int)
-        chunks = [(g[a:b], res) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        chunks = [(g[a:b], res) for a, b in itertools.pairwise(bounds) if b > a]
         # fork on Linux (as torch's DataLoader does): a spawned worker would spend seconds
         # importing torch; the workers run numpy/scipy only
         ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")

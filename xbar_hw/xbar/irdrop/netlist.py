@@ -42,8 +42,8 @@ def write_netlist(path, G, v_rows, r_row, r_col, r_source, r_sense) -> Path:
         return f"k{r}_{c}"
 
     lines = [
-        f"* xbar_hw IR-drop crossbar {R}x{C}: r_row={_num(r_row)} r_col={_num(r_col)} "
-        f"r_source={_num(r_source)} r_sense={_num(r_sense)} ohm",
+        (f"* xbar_hw IR-drop crossbar {R}x{C}: r_row={_num(r_row)} r_col={_num(r_col)} "
+         f"r_source={_num(r_source)} r_sense={_num(r_sense)} ohm"),
     ]
     for r in range(R):
         lines.append(f"Vin{r} s{r} 0 DC {_num(V[r])}")
