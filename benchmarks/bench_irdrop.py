@@ -6,9 +6,9 @@ replaces (one sparse LU of the whole nodal matrix, solved for R dense right-hand
 ``column_currents`` with the identity as inputs); the agreement of the two; and G_eff of
 every crossbar of a ResNet-20 mapped on a design (default ``designs/default.yaml``), serial
 on one core and with a process pool over all cores. Conductances come from the design:
-G = g_off + level * (g_on - g_off) / (2^cell_bits - 1). Wires and periphery are PytorX's:
-wire conductance 0.375 S (r_row = r_col = 1/0.375 ohm), load 0.25 S (r_source = r_sense =
-1/0.25 ohm). Prints JSON. Not a test.
+G = g_off + level * dG (``design.conductance_step``). Wires and periphery are PytorX's (the
+``pytorx-wires`` preset): wire conductance 0.375 S (r_row = r_col = 1/0.375 ohm), load 0.25 S
+(r_source = r_sense = 1/0.25 ohm). Prints JSON. Not a test.
 
     python benchmarks/bench_irdrop.py [--design designs/default.yaml] [--skip-network]
 """
@@ -26,21 +26,19 @@ import torch
 from threadpoolctl import threadpool_limits
 from timing import timeit  # benchmarks/timing.py
 
+from xbar_hw.core.presets import load_preset
 from xbar_hw.xbar.irdrop import (
     column_currents,
     effective_conductance,
     effective_conductances,
 )
 
-RES = (1 / 0.375, 1 / 0.375, 1 / 0.25, 1 / 0.25)  # r_row, r_col, r_source, r_sense (ohm)
-
-
+WIRES = load_preset("pytorx-wires")["ir_drop"]
+RES = tuple(WIRES[k] for k in ("r_row", "r_col", "r_source", "r_sense"))  # ohm
 
 
 def conductances(levels: np.ndarray, design) -> np.ndarray:
-    d = design.device
-    top = 2 ** design.crossbar.cell_bits - 1
-    return d.g_off + levels.astype(np.float64) * ((d.g_on - d.g_off) / top)
+    return design.device.g_off + levels.astype(np.float64) * design.conductance_step
 
 
 def main() -> None:
@@ -53,7 +51,7 @@ def main() -> None:
 
     design = load_design(args.design)
     rng = np.random.default_rng(0)
-    top = 2 ** design.crossbar.cell_bits - 1
+    top = design.cell_max
     out: dict = {
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
         "resistances_ohm": dict(zip(("r_row", "r_col", "r_source", "r_sense"), RES)),

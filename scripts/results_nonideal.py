@@ -18,13 +18,20 @@ import torch
 from xbar_hw import build_network, convert_to_program, load_design, set_path
 from xbar_hw.cli import evaluate_chips
 from xbar_hw.core.io import write_text
+from xbar_hw.core.presets import load_preset
 from xbar_hw.workload.data import load_dataset
 from xbar_hw.workload.models import build_model
 from xbar_hw.workload.train import accuracy, train
 from xbar_hw.xbar.nia import irdrop_statistics, nia_train
 
-PAPER_SAF = {"sa0": 0.0175, "sa1": 0.0904}  # PytorX / NIA (DAC 2019)
-WIRES = {"2.67 Ohm (0.375 S)": 1 / 0.375, "28 Ohm (0.0357 S)": 1 / 0.0357}  # PytorX's two settings
+# the nonideal presets (xbar_hw/presets/*.yaml, each with its source): PytorX's stuck-at
+# rates with and without the digital correction, its two wire settings, read noise
+SAF_CASES = (
+    ("SAF 1.75%/9.04%", {False: load_preset("pytorx-saf-uncorrected"), True: load_preset("pytorx-saf")}),
+    ("SAF 10%/10%", {c: {"saf": {"sa0": 0.1, "sa1": 0.1, "correct": c}} for c in (False, True)}),
+)
+WIRES = {"2.67 Ohm (0.375 S)": load_preset("pytorx-wires"), "28 Ohm (0.0357 S)": load_preset("pytorx-wires-28")}
+READ_NOISE = load_preset("read-noise")
 
 
 def row(name, res):
@@ -51,14 +58,13 @@ def run(data_name: str, chips: int, epochs: int, seed: int = 0, progress: bool =
         print(f"  {data_name} {name}: {r['mean']:.4f} +- {r['std']:.4f} ({r['seconds']} s)", flush=True)
         return r
 
-    saf_cases = ((PAPER_SAF, "SAF 1.75%/9.04%"), ({"sa0": 0.1, "sa1": 0.1}, "SAF 10%/10%"))
-    for rates, label in (saf_cases if "saf" in sections else ()):
+    for label, blocks in (SAF_CASES if "saf" in sections else ()):
         for correct in (False, True):
-            d = base.replace(nonideal={"saf": {**rates, "correct": correct}})
+            d = base.replace(nonideal=blocks[correct])
             rows.append(chips_of(prog, d, f"{label}, {'with' if correct else 'without'} correction"))
 
     for f, label in (((1e7, "10 MHz"), (1e9, "1 GHz")) if "noise" in sections else ()):
-        d = base.replace(nonideal={"noise": {"thermal": True, "shot": True, "rtn": True}}, device={"read_frequency": f})
+        d = base.replace(nonideal=READ_NOISE, device={"read_frequency": f})
         rows.append(chips_of(prog, d, f"thermal + shot + RTN noise at {label}"))
 
     for size in ((32, 64, 128) if "ir" in sections else ()):
@@ -66,8 +72,8 @@ def run(data_name: str, chips: int, epochs: int, seed: int = 0, progress: bool =
         p_size = convert_to_program(model, geo, calib)
         ideal = accuracy(set_path(build_network(p_size), "crossbar"), data.x_test, data.y_test)
         rows.append({"config": f"{size}x{size} ideal mapped", "mean": ideal, "std": 0.0, "accs": []})
-        for wlabel, r in WIRES.items():
-            d = geo.replace(nonideal={"ir_drop": {"enabled": True, "r_row": r, "r_col": r}})
+        for wlabel, wires in WIRES.items():
+            d = geo.replace(nonideal=wires)
             cache: dict = {}
             # IR drop alone is deterministic: one chip is every chip
             rows.append(chips_of(p_size, d, f"{size}x{size} IR drop, wire {wlabel}, without NIA", n=1, cache=cache))
@@ -95,7 +101,8 @@ def main():
     torch.manual_seed(0)
     out = {"chips": args.chips, "design": "designs/default.yaml", "results": {}}
     if os.path.exists(args.output):  # rerun sections: replace their rows, keep the others
-        out = json.load(open(args.output))
+        with open(args.output, encoding="utf-8") as f:
+            out = json.load(f)
     for name in args.data:
         rows = run(name, args.chips, args.epochs, sections=args.sections)
         old = out["results"].get(name, [])

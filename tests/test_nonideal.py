@@ -134,7 +134,7 @@ def _noise_samples(d, prog, x_digits, chip_index=0):
 def test_noise_variance_matches_formula(kind):
     d, prog = _one_crossbar({kind: True})
     x = torch.ones(20000, 64)  # every row driven
-    noise, S = _noise_samples(d, prog, x)
+    noise, _ = _noise_samples(d, prog, x)
     dG = (d.device.g_on - d.device.g_off) / 3
     v = d.device.v_read
     lv = prog.layers["0"].levels[0].double()[:, :8]
@@ -314,8 +314,9 @@ def test_chip_design_overrides_read_frequency():
     d, prog = _one_crossbar({"thermal": True, "shot": True}, f=1e7)
     fast = d.replace(device={"read_frequency": 1e9})
     slow_chip, fast_chip = Chip(prog), Chip(prog, fast)
-    assert fast_chip.read_noise().shot_per_s == pytest.approx(100 * slow_chip.read_noise().shot_per_s)
-    assert torch.allclose(fast_chip.layers["0"].thermal_var, 100 * slow_chip.layers["0"].thermal_var)
+    fast, slow = fast_chip.layers["0"], slow_chip.layers["0"]
+    assert fast.read_term("shot").per_s == pytest.approx(100 * slow.read_term("shot").per_s)
+    assert torch.allclose(fast.read_term("thermal").column, 100 * slow.read_term("thermal").column)
     other = d.replace(crossbar={"rows": 32})
     with pytest.raises(XbarError, match="mapped for design"):
         Chip(prog, other)
@@ -334,3 +335,191 @@ def test_saf_correction_exact_under_column_masks():
     mapped = set_column_masks(set_path(build_network(prog), "crossbar"), masks)
     clean = mapped(_x())
     assert torch.equal(attach_chip(mapped, Chip(prog))(_x()), clean)
+
+
+# ------------------------------------------------------------------ effect units, one by one
+# Each unit alone on one 4 x 8 crossbar (2 slices per polarity, 2 logical columns) against
+# the physics written out cell by cell in plain Python.
+
+def _unit_crossbar(nonideal):
+    d = design_from_dict({"crossbar": {"rows": 4, "cols": 8, "cell_bits": 2}, "weights": {"bits": 5},
+                          "inputs": {"bits": 2, "dac_bits": 2}, "adc": {"bits": 8, "per_crossbar": 1},
+                          "device": {"read_frequency": 1e8}, "nonideal": nonideal})
+    from xbar_hw.core.mapping import map_layer
+
+    prog = convert_to_program(nn.Sequential(nn.Linear(4, 2, bias=False)), d, torch.rand(4, 4))
+    prog.layers["0"].levels = map_layer(torch.randint(-15, 16, (4, 2), generator=torch.Generator().manual_seed(2)), d)
+    return d, prog
+
+
+def _apply(d, prog, units, seed=5):
+    from xbar_hw.xbar.effects import LayerCells
+
+    cells = LayerCells("0", prog.layers["0"], d, torch.Generator().manual_seed(seed), None)
+    for u in units:
+        u.apply(cells)
+    return cells.finish()
+
+
+def _conductances(d, lv):
+    """G (S) of each cell of [R, C + 1] programmed levels (the reference column last)."""
+    dG = (d.device.g_on - d.device.g_off) / d.cell_max
+    return [[d.device.g_off + float(v) * dG for v in row] for row in lv]
+
+
+@pytest.mark.parametrize("state", ["on", "off"])
+def test_saf_unit_pins_cells_and_corrects_digitally(state):
+    from xbar_hw.xbar.effects import StuckAtFaults
+
+    d, prog = _unit_crossbar({"saf": {"sa0": 0.3, "sa1": 0.3, "sa0_state": state}})
+    levels = prog.layers["0"].levels
+    lc = _apply(d, prog, [StuckAtFaults(d.nonideal.saf, d)])
+    u = torch.rand(levels.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    stored, faults = levels.clone(), []
+    for r in range(4):
+        for c in range(8):
+            v = float(u[0, r, c])
+            if v < 0.6:  # SA0 below 0.3, SA1 below 0.3 + 0.3
+                level = 3 if (v < 0.3) == (state == "on") else 0
+                stored[0, r, c] = level
+                faults.append([0, r, c, level])
+    assert torch.equal(lc.stored, stored) and lc.faults.tolist() == faults
+    assert lc.w_eff is None and lc.reads == ()
+
+    def weight(lv, k, n):  # column n*2s + pol*s + j holds slice j of polarity pol
+        return sum((int(lv[0, k, 4 * n + j]) - int(lv[0, k, 4 * n + 2 + j])) * 4**j for j in range(2))
+
+    assert lc.correction.tolist() == [[weight(levels, k, n) - weight(stored, k, n) for n in range(2)] for k in range(4)]
+
+
+def test_variation_unit_draws_one_normal_per_written_cell():
+    from xbar_hw.xbar.effects import ProgrammingVariation, StuckAtFaults
+
+    d, prog = _unit_crossbar({"saf": {"sa0": 0.2, "sa1": 0.2}, "variation": {"sigma": 0.4}})
+    lc = _apply(d, prog, [StuckAtFaults(d.nonideal.saf, d), ProgrammingVariation(d.nonideal.variation, d)], seed=9)
+    gen = torch.Generator().manual_seed(9)
+    u = torch.rand(1, 4, 8, generator=gen, dtype=torch.float64)  # the fault codes come first
+    z = torch.randn(1, 4, 9, generator=gen, dtype=torch.float64)
+    for r in range(4):
+        ref = 0.0 + 0.4 * float(z[0, r, 8])  # the reference cell (level 0) varies too
+        for c in range(8):
+            stuck = float(u[0, r, c]) < 0.4
+            lv = float(lc.stored[0, r, c]) + (0.0 if stuck else 0.4 * float(z[0, r, c]))
+            assert float(lc.w_eff[0, r, c]) == pytest.approx(lv - ref, abs=1e-12)
+
+
+def test_irdrop_unit_is_the_nodal_solve_in_level_units():
+    from xbar_hw.xbar.effects import IrDrop
+    from xbar_hw.xbar.irdrop import column_currents
+
+    d, prog = _unit_crossbar({"ir_drop": {"enabled": True, "r_row": 30.0, "r_col": 20.0}})
+    ir = d.nonideal.ir_drop
+    lc = _apply(d, prog, [IrDrop(ir, d)])
+    lv = torch.cat([prog.layers["0"].levels[0].double(), torch.zeros(4, 1, dtype=torch.float64)], 1)
+    G = torch.tensor(_conductances(d, lv), dtype=torch.float64)
+    # row r alone at 1 V gives row r of G_eff: currents through each column's sense resistor
+    g_eff = column_currents(G, torch.eye(4, dtype=torch.float64), ir.r_row, ir.r_col, ir.r_source, ir.r_sense)
+    dG = (d.device.g_on - d.device.g_off) / 3
+    expected = (g_eff[:, :8] - g_eff[:, 8:]) / dG
+    assert torch.allclose(lc.w_eff[0], expected, rtol=0, atol=1e-8)
+    top = lv[:, :8] == 3
+    assert bool((lc.w_eff[0][top] < 3).all())  # a cell at the top level loses current to the wires
+
+
+def test_thermal_unit_is_4kT_df_sum_G():
+    from xbar_hw.xbar.effects import ThermalNoise
+
+    d, prog = _unit_crossbar({"noise": {"thermal": True}})
+    term = _apply(d, prog, [ThermalNoise(d.nonideal.noise, d)]).read_term("thermal")
+    lv = [[float(v) for v in row] + [0.0] for row in prog.layers["0"].levels[0]]
+    G = _conductances(d, lv)
+    dG = (d.device.g_on - d.device.g_off) / 3
+    v_unit = d.device.v_read / 3  # 2-bit DAC: 3 digit steps
+    for c in range(8):
+        var_i = 4 * K_B * 300 * 1e8 * (sum(G[r][c] for r in range(4)) + sum(G[r][8] for r in range(4)))
+        assert float(term.column[0, c]) == pytest.approx(var_i / (dG * v_unit) ** 2, rel=1e-12)
+    assert term.cell is None and term.per_s == term.per_digit == 0
+
+
+def test_shot_unit_is_2qI_df():
+    from xbar_hw.xbar.effects import ShotNoise
+
+    d, prog = _unit_crossbar({"noise": {"shot": True}})
+    term = _apply(d, prog, [ShotNoise(d.nonideal.noise, d)]).read_term("shot")
+    dG = (d.device.g_on - d.device.g_off) / 3
+    v_unit = d.device.v_read / 3
+    for S, digits in ((0.0, 0), (7.0, 3), (25.5, 9)):
+        current = v_unit * (dG * S + 2 * d.device.g_off * digits)  # column + reference, ideal wires
+        assert term.per_s * S + term.per_digit * digits == pytest.approx(2 * Q_E * 1e8 * current / (dG * v_unit) ** 2,
+                                                                         rel=1e-12)
+
+
+def test_rtn_unit_is_the_two_state_cell():
+    from xbar_hw.xbar.effects import TelegraphNoise
+
+    d, prog = _unit_crossbar({"noise": {"rtn": True, "rtn_probability": 0.3}})
+    lc = _apply(d, prog, [TelegraphNoise(d.nonideal.noise, d)])
+    term = lc.read_term("rtn")
+    lv = [[float(v) for v in row] + [0.0] for row in prog.layers["0"].levels[0]]
+    G = _conductances(d, lv)
+    dG = (d.device.g_on - d.device.g_off) / 3
+
+    def shift(g):  # PytorX's fit: dG_rtn = G (bG + a) / (G - (bG + a)), zero where G <= bG + a
+        ab = 0.0015 * g + 1.662e-7
+        return max(0.0, g * ab / (g - ab))
+
+    for r in range(4):
+        ref = shift(G[r][8])
+        for c in range(8):
+            cell = shift(G[r][c])
+            assert float(lc.w_eff[0, r, c]) == pytest.approx(lv[r][c] + 0.3 * (cell - ref) / dG, rel=1e-12)
+            assert float(term.cell[0, r, c]) == pytest.approx(0.3 * 0.7 * (cell**2 + ref**2) / dG**2, rel=1e-12)
+
+
+def test_registry_applies_units_in_the_documented_order(monkeypatch):
+    from xbar_hw.core.nonideal import NonidealSpec, VariationSpec
+    from xbar_hw.xbar import effects
+
+    order = ["saf", "variation", "ir_drop", "thermal", "shot", "rtn"]
+    assert [cls.name for cls in effects.EFFECTS] == order
+    stages = [effects.STAGES.index(cls.stage) for cls in effects.EFFECTS]
+    assert stages == sorted(stages)  # program, then wire, then read
+    calls = []
+    for cls in effects.EFFECTS:
+        def spy(self, cells, apply=cls.apply):
+            calls.append((cells.name, self.name))
+            apply(self, cells)
+        monkeypatch.setattr(cls, "apply", spy)
+    d = load_design("designs/tiny.yaml").replace(nonideal={
+        "saf": {"sa0": 0.05, "sa1": 0.05}, "variation": {"sigma": 0.1}, "ir_drop": {"enabled": True},
+        "noise": {"thermal": True, "shot": True, "rtn": True}})
+    prog = _program(d)
+    chip = Chip(prog)
+    assert [u.name for u in chip.effects] == order
+    # one loop: layer by layer, every unit in registry order (the draws follow it)
+    assert calls == [(layer, name) for layer in prog.layers for name in order]
+    assert [t.effect for t in chip.layers["0"].reads] == ["thermal", "shot", "rtn"]
+    # only the active units are built
+    assert [u.name for u in Chip(prog, NonidealSpec(variation=VariationSpec(0.1))).effects] == ["variation"]
+    assert Chip(prog, NonidealSpec()).effects == [] and Chip(prog, NonidealSpec()).read_noise() is None
+
+
+def test_a_new_effect_is_one_class_and_one_registry_line(monkeypatch):
+    """A read-noise unit added to the registry reaches the engine's draws with no other change."""
+    from xbar_hw.xbar import effects
+
+    class Flat(effects.Effect):  # a column variance of 4 level units^2 on every read
+        name, block, stage = "flat", "noise", "read"
+
+        @classmethod
+        def active(cls, config):
+            return True
+
+        def apply(self, cells):
+            cells.reads.append(effects.ReadTerm(self.name, column=torch.full((cells.levels.shape[0], cells.cols), 4.0)))
+
+    monkeypatch.setattr(effects, "EFFECTS", effects.EFFECTS + (Flat,))
+    d, prog = _one_crossbar({})
+    assert [u.name for u in Chip(prog).effects] == ["flat"]
+    noise, _ = _noise_samples(d, prog, torch.ones(20000, 64))
+    assert torch.allclose(noise.double().var(0), torch.full((8,), 4.0, dtype=torch.float64), rtol=0.05)

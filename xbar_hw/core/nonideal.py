@@ -1,6 +1,7 @@
 """Configuration of the non-ideal effects of spec section 4 (the ``nonideal`` block of a
 design): one frozen dataclass per effect, apart from the code that simulates it
-(``xbar_hw.xbar.effects``). Units: siemens (S), ohms (Ohm), hertz (Hz)."""
+(``xbar_hw.xbar.effects``: one unit per effect, built from its block here). Units: siemens
+(S), ohms (Ohm), hertz (Hz)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class SafSpec:
     safetensors file with one int8 tensor per layer, [crossbars, R, C], codes 0 (healthy),
     1 (SA0), 2 (SA1). ``correct`` turns on the digital SAF correction of spec section 3.
     PytorX's measured rates (He et al., DAC 2019): 1.75% SA0, 9.04% SA1.
+    Simulated by ``xbar_hw.xbar.effects.saf.StuckAtFaults``.
     """
 
     sa0: float = field(default=0.0, metadata=float_field(0.0, 1.0, lo_open=False))
@@ -34,7 +36,8 @@ class IrDropSpec:
 
     Defaults from PytorX (elliothe/pytorx): wire conductance 0.375 S per segment
     (r = 2.67 Ohm; its other setting is 0.0357 S, 28 Ohm) and load conductance 0.25 S
-    (4 Ohm), used here for both the row driver and the column sense resistance.
+    (4 Ohm), used here for both the row driver and the column sense resistance. ``enabled``
+    turns on ``xbar_hw.xbar.effects.irdrop.IrDrop`` (the exact solve of ``xbar_hw.xbar.irdrop``).
     """
 
     enabled: bool = field(default=False, metadata={"kind": "bool"})
@@ -51,7 +54,8 @@ class NoiseSpec:
     thermal: current variance 4 k T G df; shot: 2 q I df (both over a column's and its
     reference column's cells). rtn: random telegraph noise, each cell in its high state
     with probability ``rtn_probability``, shifted by dG = G (bG + a) / (G - (bG + a)),
-    a = 1.662e-7, b = 0.0015 (PytorX's fit, elliothe/pytorx).
+    a = 1.662e-7, b = 0.0015 (PytorX's fit, elliothe/pytorx). One unit each in
+    ``xbar_hw.xbar.effects``: ``thermal.ThermalNoise``, ``shot.ShotNoise``, ``rtn.TelegraphNoise``.
     """
 
     thermal: bool = field(default=False, metadata={"kind": "bool"})
@@ -65,7 +69,8 @@ class NoiseSpec:
 @dataclass(frozen=True)
 class VariationSpec:
     """Programming variation: each written cell's G is drawn as G + sigma * dG * N(0, 1),
-    ``sigma`` in level steps dG (PytorX uses dG/3, i.e. sigma = 1/3, drawn per read)."""
+    ``sigma`` in level steps dG (PytorX uses dG/3, i.e. sigma = 1/3, drawn per read). Drawn once
+    per chip by ``xbar_hw.xbar.effects.variation.ProgrammingVariation``."""
 
     sigma: float = field(default=0.0, metadata=float_field(0.0, lo_open=False))
 

@@ -70,6 +70,8 @@ class CrossbarEngine:
 
     def __init__(self, levels: torch.Tensor, k_in: int, n_out: int, design: Design, adc_shift=None,
                  chip=None, noise=None):
+        # ``chip``: a LayerChip (xbar_hw.xbar.effects) to read instead of the intended levels;
+        # ``noise``: the chip's ReadNoise stream, when it has read noise
         self.design, self.k_in, self.n_out = design, k_in, n_out
         self.noise = noise
         self.n_rb, self.n_cb = layer_grid(k_in, n_out, design)
@@ -80,16 +82,8 @@ class CrossbarEngine:
                 f"{design.crossbar.cols}] for a {k_in} x {n_out} layer"
             )
         device = levels.device
-        if adc_shift is None:
-            adc_shift = design.adc_shift
-        shifts = torch.as_tensor(adc_shift, dtype=torch.int64, device=device).flatten()
-        if shifts.numel() == 1:
-            shifts = shifts.expand(n_x).clone()
-        if shifts.numel() != n_x or bool((shifts < 0).any()) or bool((shifts > 62).any()):
-            raise XbarError(f"adc_shift: got {shifts.tolist()}; allowed: one integer in [0, 62] per crossbar ({n_x})")
-        self.shifts = shifts
-
-        R, two_s, L = design.crossbar.rows, design.cols_per_logical, design.logical_cols
+        self.shifts = shifts = _crossbar_shifts(design.adc_shift if adc_shift is None else adc_shift, n_x, device)
+        R, two_s = design.crossbar.rows, design.cols_per_logical
         planes = layer_planes(levels, k_in, n_out, design)  # [N*2s, K] int64: the intended cells
         # The analog path (a chip: faults, variation, IR drop, noise) multiplies by the
         # chip's matrix; it is approximate by nature and runs in float32. The golden path
@@ -101,16 +95,33 @@ class CrossbarEngine:
             cells = layer_planes(source, k_in, n_out, design)
         self.dtype = torch.float32 if self.analog else _exact_dtype(2 * design.s_max + 1)
         self.planes_t = cells.t().contiguous().to(self.dtype)  # [K, N*2s]
-        self.thermal = self.rtn = None
-        if noise is not None and chip.thermal_var is not None:
-            self.thermal = self._block_columns(chip.thermal_var).to(self.dtype)  # [n_rb, N*2s]
-        if noise is not None and chip.rtn_var is not None:
-            self.rtn = layer_planes(chip.rtn_var, k_in, n_out, design).t().contiguous().to(self.dtype)
         self.row_blocks = [(rb * R, min(k_in, (rb + 1) * R)) for rb in range(self.n_rb)]
-        # per row block and used physical column: the ADC shift of the crossbar it sits in
-        col_block = torch.arange(n_out * two_s, device=device) // (L * two_s)
-        a_cols = shifts.view(self.n_cb, self.n_rb)[col_block, :].t()  # [n_rb, N*2s]
+        # the chip's read-noise terms, laid out by row block and plane column
+        self.reads = [t.laid_out(self._column_layout, self._cell_layout) for t in chip.reads] if noise is not None else []
         self.uniform = bool((shifts == shifts[0]).all())
+        acc_bound = self._adc_blocks(planes, chip is not None)
+        T, v = design.read_cycles, design.inputs.dac_bits
+        self.acc_dtype = _exact_dtype(max(acc_bound, 1) * ((1 << (T * v)) - 1))
+        self.t_coef = torch.pow(2.0, torch.arange(T, dtype=torch.float64) * v).to(device)
+        k_pow = torch.pow(2.0, torch.arange(design.slices, dtype=torch.float64) * design.crossbar.cell_bits)
+        self.k_coef = torch.cat([k_pow, -k_pow]).to(device)  # [2s]: + slices then - slices
+        self.scale = float(2 ** int(shifts[0])) if self.uniform else 1.0
+        # signed inputs: 2^(b_x-1) * sum_r w[r, j], precomputed per crossbar and column
+        offset = design.input_offset
+        self.offset_rb = self.offset_term = None
+        if offset:
+            per_rb = torch.stack([planes[:, r0:r1].sum(1) for r0, r1 in self.row_blocks]).to(torch.float64)
+            self.offset_rb = offset * (per_rb.view(self.n_rb, n_out, two_s) @ self.k_coef)  # [n_rb, N]
+            self.offset_term = self.offset_rb.sum(0)
+
+    def _adc_blocks(self, planes: torch.Tensor, on_chip: bool) -> int:
+        """The ADC of every row block (``self.adc``): levels pre-scaled by 2^-a, half, clip;
+        returns the bound on the sum of the ADC codes over row blocks."""
+        design = self.design
+        two_s, L = design.cols_per_logical, design.logical_cols
+        # per row block and used physical column: the ADC shift of the crossbar it sits in
+        col_block = torch.arange(self.n_out * two_s, device=planes.device) // (L * two_s)
+        a_cols = self.shifts.view(self.n_cb, self.n_rb)[col_block, :].t()  # [n_rb, N*2s]
         qmax = design.adc_max
         self.adc = []
         acc_bound = 0
@@ -119,7 +130,7 @@ class CrossbarEngine:
             h = torch.where(a > 0, torch.ones_like(a) << (a - 1).clamp(min=0), torch.zeros_like(a))
             # the largest sum each column can reach with these levels decides whether to clip
             col_max = planes[:, r0:r1].sum(1) * design.digit_max
-            if chip is not None:  # stuck cells: bound by the top level
+            if on_chip:  # stuck cells: bound by the top level
                 col_max = torch.full_like(col_max, (r1 - r0) * design.digit_max * design.cell_max)
             clip = self.analog or bool((((col_max + h) >> a) > qmax).any())
             q_bound = int(torch.minimum((col_max + h) >> a, torch.full_like(a, qmax)).max()) if a.numel() else 0
@@ -138,19 +149,7 @@ class CrossbarEngine:
                     "clip": clip,
                 }
             )
-        T, v = design.read_cycles, design.inputs.dac_bits
-        self.acc_dtype = _exact_dtype(max(acc_bound, 1) * ((1 << (T * v)) - 1))
-        self.t_coef = torch.pow(2.0, torch.arange(T, dtype=torch.float64) * v).to(device)
-        k_pow = torch.pow(2.0, torch.arange(design.slices, dtype=torch.float64) * design.crossbar.cell_bits)
-        self.k_coef = torch.cat([k_pow, -k_pow]).to(device)  # [2s]: + slices then - slices
-        self.scale = float(2 ** int(shifts[0])) if self.uniform else 1.0
-        # signed inputs: 2^(b_x-1) * sum_r w[r, j], precomputed per crossbar and column
-        offset = design.input_offset
-        self.offset_rb = self.offset_term = None
-        if offset:
-            per_rb = torch.stack([planes[:, r0:r1].sum(1) for r0, r1 in self.row_blocks]).to(torch.float64)
-            self.offset_rb = offset * (per_rb.view(self.n_rb, n_out, two_s) @ self.k_coef)  # [n_rb, N]
-            self.offset_term = self.offset_rb.sum(0)
+        return acc_bound
 
     def column_codes(self, digits: torch.Tensor, rb: int) -> torch.Tensor:
         """ADC codes of row block ``rb`` for digits [T*M, K]: [T*M, N*2s], times 2^a when
@@ -174,26 +173,28 @@ class CrossbarEngine:
             S.mul_(p["up"])
         return S
 
-    def _block_columns(self, per_col: torch.Tensor) -> torch.Tensor:
+    def _column_layout(self, per_col: torch.Tensor) -> torch.Tensor:
         """[crossbars, C] per physical column -> [n_rb, N*2s] in plane order."""
         d = self.design
         width = d.logical_cols * d.cols_per_logical
         t = per_col[:, :width].reshape(self.n_cb, self.n_rb, width).permute(1, 0, 2)
-        return t.reshape(self.n_rb, self.n_cb * width)[:, : self.n_out * d.cols_per_logical].contiguous()
+        out = t.reshape(self.n_rb, self.n_cb * width)[:, : self.n_out * d.cols_per_logical].contiguous()
+        return out.to(self.dtype)
+
+    def _cell_layout(self, per_cell: torch.Tensor) -> torch.Tensor:
+        """[crossbars, R, C] per cell -> [K, N*2s] in plane order."""
+        return layer_planes(per_cell, self.k_in, self.n_out, self.design).t().contiguous().to(self.dtype)
 
     def _read_noise(self, S: torch.Tensor, x: torch.Tensor, rb: int) -> torch.Tensor:
-        """Thermal, shot and RTN current noise in S units: a fresh N(0, 1) draw for every
-        read cycle, sample and column (rows of S are (read cycle, sample) pairs)."""
-        nz = self.noise
+        """The read noise in S units: each term's variance (in registry order), then a fresh
+        N(0, 1) draw for every read cycle, sample and column (rows of S are (read cycle,
+        sample) pairs)."""
+        r0, r1 = self.row_blocks[rb]
         var = torch.zeros_like(S)
-        if self.thermal is not None:
-            var += self.thermal[rb]
-        if nz.shot_per_s:
-            var += nz.shot_per_s * S.clamp(min=0) + nz.shot_per_digit * x.sum(1, keepdim=True)
-        if self.rtn is not None:
-            r0, r1 = self.row_blocks[rb]
-            var += torch.mm(x * x, self.rtn[r0:r1])
-        eps = torch.randn(S.shape, generator=nz.gen, dtype=S.dtype, device=nz.gen.device).to(S.device)
+        for term in self.reads:
+            term.add_variance(var, S, x, rb, slice(r0, r1))
+        gen = self.noise.gen
+        eps = torch.randn(S.shape, generator=gen, dtype=S.dtype, device=gen.device).to(S.device)
         return eps.mul_(var.sqrt_())
 
     def _shift_add(self, codes: torch.Tensor, M: int) -> torch.Tensor:
@@ -232,6 +233,16 @@ class CrossbarEngine:
         return out
 
     __call__ = forward
+
+
+def _crossbar_shifts(adc_shift, n_x: int, device) -> torch.Tensor:
+    """The ADC shift of each of ``n_x`` crossbars (int64), from one int or one per crossbar."""
+    shifts = torch.as_tensor(adc_shift, dtype=torch.int64, device=device).flatten()
+    if shifts.numel() == 1:
+        shifts = shifts.expand(n_x).clone()
+    if shifts.numel() != n_x or bool((shifts < 0).any()) or bool((shifts > 62).any()):
+        raise XbarError(f"adc_shift: got {shifts.tolist()}; allowed: one integer in [0, 62] per crossbar ({n_x})")
+    return shifts
 
 
 def check_mask_codes(codes: torch.Tensor, shape: tuple, design: Design, what: str = "mask codes") -> torch.Tensor:

@@ -76,8 +76,8 @@ class MappedLayer(nn.Module):
         bias = lp.bias.to(torch.float64) if lp.bias is not None else torch.zeros(lp.n_out, dtype=torch.float64)
         self.register_buffer("bias64", bias.to(device), persistent=False)
         self._engine = None
-        self.chip = None  # a LayerChip (xbar_hw.xbar.analog) when running as a chip instance
-        self.noise = None  # its ReadNoise, when the chip has read noise
+        self.chip = None  # a LayerChip (xbar_hw.xbar.effects) when running as a chip instance
+        self.noise = None  # the chip's ReadNoise stream, when it has read noise
         self.mask_codes = self._codes_rb = None  # the active task's column masks
 
     # -------------------------------------------------------------- shared pieces

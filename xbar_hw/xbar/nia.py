@@ -34,22 +34,17 @@ def irdrop_statistics(program: Program, design: Design, data: torch.Tensor, batc
     """Per mapped layer: (mu [N], sigma [N]) of the IR-drop output ratio (see module doc);
     ``design`` gives the wires (its ir_drop block); every other effect is off."""
     only_ir = NonidealSpec(seed=design.nonideal.seed, ir_drop=design.nonideal.ir_drop)
-    chip = Chip(program, only_ir, 0, irdrop_cache)
-    mapped = build_network(program)
+    mapped = build_network(program)  # the golden crossbars: every layer sees its ideal input
+    chip = attach_chip(build_network(program), Chip(program, only_ir, 0, irdrop_cache))
+    on_chip = {m.lp.name: m for m in mapped_layers(chip)}  # the same layers on the chip
     layers = {m.lp.name: m for m in mapped_layers(mapped)}
     ratios: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
     masks: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
 
     def see(mod, x):
         rows = mod.input_rows(mod.quantize_input(x))
-        mod.chip = None
-        mod.reset_engine()
         ideal = mod.crossbar_rows(rows)
-        mod.chip = chip.layers[mod.lp.name]
-        mod.reset_engine()
-        real = mod.crossbar_rows(rows)
-        mod.chip = None
-        mod.reset_engine()
+        real = on_chip[mod.lp.name].crossbar_rows(rows)
         ratios[mod.lp.name].append(real / ideal.where(ideal != 0, torch.ones_like(ideal)))
         masks[mod.lp.name].append(ideal.abs())
 
@@ -63,7 +58,6 @@ def irdrop_statistics(program: Program, design: Design, data: torch.Tensor, batc
         var = (((r - mu) * keep) ** 2).sum(0) / (cnt - 1).clamp(min=1)
         mu = torch.where(keep.any(0), mu, torch.ones_like(mu))
         stats[name] = (mu.float(), var.sqrt().float())
-    attach_chip(mapped, None)
     return stats
 
 
