@@ -339,6 +339,29 @@ def test_a_wrong_configuration_is_caught(build_root):
     assert not rep["counters"]["ok"]
 
 
+@needs_icarus
+def test_reset_drops_the_beats_in_flight_and_the_streams_resume(build_root):
+    """A reset while the prog source is sending: the source drops the beat it offers and
+    the queued ones (nothing transfers at the reset edges), the tile's counters restart
+    from 0; after the reset the same source sends the whole program again and the MVMs
+    are exact."""
+    load = random_load(TINY, seed=3, vectors=4)
+    prog, cfg = prog_beats(load), cfg_beats(load)
+    script = [{"op": "reset_during_prog", "beats": prog, "after": 7}, {"op": "counters"},
+              {"op": "prog", "beats": prog}, {"op": "cfg", "beats": cfg}, {"op": "counters"},
+              {"op": "mvm", "vectors": load.x.tolist()}]
+    rtl = runner.build_rtl(TINY, build_root / "tiny")
+    res = runner.run_testbench(rtl, build_root / "tiny", "icarus", {"script": script, "max_cycles": 100_000, "tb": {}})
+    assert res["errors"] == []
+    rst, after_reset, _, _, after_prog, mvm = res["ops"]
+    assert 0 < rst["sent"] < len(prog) and rst["sent_during_reset"] == 0 and rst["idle"]
+    assert rst["sent"] + rst["flushed"] == len(prog)
+    assert after_reset["writes"] == [0] * TINY.pe.crossbars and after_reset["conversions"] == 0
+    assert sum(after_prog["writes"]) == len(prog)
+    assert res["streams"]["prog"] == {"resets": 2, "flushed": rst["flushed"]}
+    assert [b[3] for b in mvm["beats"]] == [beat for v in golden_beats(load).tolist() for beat in v]
+
+
 @pytest.fixture(scope="module")
 def tiny_program():
     """mnist_cnn (width 4, 8x8 UCI digits, untrained) mapped onto tiny: conv1 on 1 crossbar,
