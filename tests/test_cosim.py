@@ -26,10 +26,13 @@ from spec_reference import ref_column_mask, ref_crossbar_mvm  # noqa: E402
 from xbar_hw import XbarError, design_from_dict, load_design  # noqa: E402
 from xbar_hw.core.cycles import cycles_per_mvm  # noqa: E402
 from xbar_hw.core.mapping import unmap_levels  # noqa: E402
-from xbar_hw.sim import cosim as cosim_mod  # noqa: E402
 from xbar_hw.sim import runner  # noqa: E402
 from xbar_hw.sim.commands import add_parsers  # noqa: E402
-from xbar_hw.sim.cosim import cosim, golden, random_load  # noqa: E402
+from xbar_hw.sim.compare import compare  # noqa: E402
+from xbar_hw.sim.cosim import cosim  # noqa: E402
+from xbar_hw.sim.golden_pe import golden_beats  # noqa: E402
+from xbar_hw.sim.loads import random_load  # noqa: E402
+from xbar_hw.sim.script import build_script, cfg_beats, prog_beats  # noqa: E402
 from xbar_hw.sim.xbar_layout import Layout  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +139,7 @@ def test_golden_beats_match_the_spec_formulas(name):
     intended weights, the column mask, the sum per group."""
     d = TINY if name == "tiny" else design_from_dict(GEOMETRIES[name])
     load = random_load(d, seed=2, vectors=5)
-    got = golden(load).tolist()
+    got = golden_beats(load).tolist()
     off = d.input_offset
     exp = [[[0] * d.logical_cols for _ in range(load.groups)] for _ in range(load.vectors)]
     for n in range(d.pe.crossbars):
@@ -319,21 +322,44 @@ def test_a_wrong_configuration_is_caught(build_root):
     golden model assumes gives mismatching beats, and a mask code gated on the tile but
     not in the model changes beats and conversions."""
     load = random_load(TINY, seed=0, vectors=6)
-    expected = golden(load)
-    prog = cosim_mod.prog_beats(load)
+    expected = golden_beats(load)
+    prog = prog_beats(load)
     bad = copy.deepcopy(load)
     bad.shifts = [a + 1 for a in load.shifts]
     bad.codes = [list(c) for c in load.codes]
     bad.codes[2] = [1 if c == 0 else c for c in bad.codes[2]]  # ungate columns the model gates
-    cfg = cosim_mod.cfg_beats(bad)
+    cfg = cfg_beats(bad)
     exp_cycles = cycles_per_mvm(TINY, gated=load.gated(), n_faults=[len(f) for f in load.faults], groups=load.groups)
-    script = cosim_mod.build_script(load, prog, cfg, exp_cycles, False)
+    script = build_script(load, prog, cfg, exp_cycles, False)
     rtl = runner.build_rtl(TINY, build_root / "tiny")
     res = runner.run_testbench(rtl, build_root / "tiny", "icarus", {"script": script, "max_cycles": 100_000, "tb": {}})
     res["ports"] = str(rtl["ports"])
-    rep = cosim_mod.compare(load, expected, res, exp_cycles, prog, cfg, False, 0.0)
+    rep = compare(load, expected, res, exp_cycles, prog, cfg, False, 0.0)
     assert rep["mismatches"] > 0 and rep["mismatch_examples"]
     assert not rep["counters"]["ok"]
+
+
+@needs_icarus
+def test_reset_drops_the_beats_in_flight_and_the_streams_resume(build_root):
+    """A reset while the prog source is sending: the source drops the beat it offers and
+    the queued ones (nothing transfers at the reset edges), the tile's counters restart
+    from 0; after the reset the same source sends the whole program again and the MVMs
+    are exact."""
+    load = random_load(TINY, seed=3, vectors=4)
+    prog, cfg = prog_beats(load), cfg_beats(load)
+    script = [{"op": "reset_during_prog", "beats": prog, "after": 7}, {"op": "counters"},
+              {"op": "prog", "beats": prog}, {"op": "cfg", "beats": cfg}, {"op": "counters"},
+              {"op": "mvm", "vectors": load.x.tolist()}]
+    rtl = runner.build_rtl(TINY, build_root / "tiny")
+    res = runner.run_testbench(rtl, build_root / "tiny", "icarus", {"script": script, "max_cycles": 100_000, "tb": {}})
+    assert res["errors"] == []
+    rst, after_reset, _, _, after_prog, mvm = res["ops"]
+    assert 0 < rst["sent"] < len(prog) and rst["sent_during_reset"] == 0 and rst["idle"]
+    assert rst["sent"] + rst["flushed"] == len(prog)
+    assert after_reset["writes"] == [0] * TINY.pe.crossbars and after_reset["conversions"] == 0
+    assert sum(after_prog["writes"]) == len(prog)
+    assert res["streams"]["prog"] == {"resets": 2, "flushed": rst["flushed"]}
+    assert [b[3] for b in mvm["beats"]] == [beat for v in golden_beats(load).tolist() for beat in v]
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The Amaranth RTL of the PE tile, simulated with Amaranth's Python simulator, against
-independent references: the torch golden crossbar (crossbar_mvm with ADC shifts and mask
-codes), the spec's formulas written out (tests/spec_reference.py), and the analytic cycle
-model (xbar_hw.core.cycles)."""
+independent references: the golden PE (xbar_hw.sim.golden_pe: crossbar_mvm with ADC
+shifts and mask codes), the spec's formulas written out (tests/spec_reference.py), and
+the analytic cycle model (xbar_hw.core.cycles)."""
 
 import json
 import random
@@ -35,7 +35,9 @@ from xbar_hw.rtl.mask import ColumnMask  # noqa: E402
 from xbar_hw.rtl.params import default_mask_code, rtl_params  # noqa: E402
 from xbar_hw.rtl.pe import PeTile  # noqa: E402
 from xbar_hw.rtl.saf import SafCorrector  # noqa: E402
-from xbar_hw.xbar import apply_column_masks, crossbar_mvm  # noqa: E402
+from xbar_hw.sim.golden_pe import golden_beats  # noqa: E402
+from xbar_hw.sim.loads import fault_free_load  # noqa: E402
+from xbar_hw.xbar import apply_column_masks  # noqa: E402
 
 DESIGNS = Path(__file__).resolve().parent.parent / "designs"
 TINY = load_design(DESIGNS / "tiny.yaml")
@@ -170,20 +172,11 @@ def random_x(design, gen, kind="random"):
 
 
 def golden(design, levels, x, shifts, codes, group=None, groups=None):
-    """Per output group: the sum over its crossbars of crossbar_mvm (ADC shift, mask codes)."""
-    n = design.pe.crossbars
-    group = list(range(n)) if group is None else group
-    groups = n if groups is None else groups
-    per = [crossbar_mvm(levels[i], x[i : i + 1], design, adc_shift=shifts[i],
-                        mask_codes=torch.tensor(codes[i]))[0] for i in range(n)]
-    out = []
-    for g in range(groups):
-        acc = torch.zeros(design.logical_cols, dtype=torch.int64)
-        for i in range(n):
-            if group[i] == g:
-                acc += per[i]
-        out.append(acc.tolist())
-    return out
+    """The golden PE (xbar_hw.sim.golden_pe: per output group, the sum over its crossbars
+    of crossbar_mvm with the ADC shift and the mask codes) for one input vector x [N, R]
+    on fault-free ``levels``: the beats' P, [groups][L]."""
+    load = fault_free_load(design, levels, torch.as_tensor(x).unsqueeze(0), shifts, codes, group, groups)
+    return golden_beats(load)[0].tolist()
 
 
 def configure(design, shifts=None, codes=None, colsums=None, faults=None, group=None, groups=None):

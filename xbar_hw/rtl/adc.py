@@ -15,6 +15,7 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..core.cycles import conversion_cycles
 from ..core.design import Design
 from .params import component_params
 
@@ -65,6 +66,8 @@ class AdcScheduler(wiring.Component):
 
     def __init__(self, design: Design):
         self.params = p = component_params(self, design)
+        #: conversion cycles per read with k logical columns active, k = 0 .. L
+        self.n_conv_table = [conversion_cycles(design, gated=p.logical - k) for k in range(p.logical + 1)]
         super().__init__({
             "active": In(p.logical),
             "step": In(p.step_bits),
@@ -89,8 +92,7 @@ class AdcScheduler(wiring.Component):
         for r in range(L):
             terms = [Mux(self.active[j] & (self.rank[j] == r), j, 0) for j in range(L)]
             m.d.comb += act[r].eq(_or_all(terms))
-        m.d.comb += self.n_conv.eq(Array(Const(-(-(k * two_s) // A), range(p.conv_max + 1))
-                                         for k in range(L + 1))[n_act])
+        m.d.comb += self.n_conv.eq(Array(Const(c, range(p.conv_max + 1)) for c in self.n_conv_table)[n_act])
         for a in range(A):
             cols, valids = [], []
             for i in range(p.conv_max):  # position i*A + a: constant rank and offset

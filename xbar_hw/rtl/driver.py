@@ -1,7 +1,7 @@
 """Host side of the PE tile: the beats that program cells and configure the tile.
 
 Each function returns plain dicts, the payloads of :class:`~xbar_hw.rtl.pe.PeTile`'s
-``prog`` and ``cfg`` streams (field names as in :func:`~xbar_hw.rtl.pe.layouts`), so that
+``prog`` and ``cfg`` streams (field names as in :func:`~xbar_hw.rtl.streams.layouts`), so that
 an Amaranth testbench, a cocotb co-simulation or a firmware generator can send them.
 """
 
@@ -13,7 +13,7 @@ from ..core.design import Design
 from ..core.errors import XbarError
 from ..core.mapping import unmap_levels
 from .params import rtl_params
-from .pe import ConfigTarget
+from .streams import ConfigTarget
 
 
 def program_beats(levels: torch.Tensor, xbar: int, previous: torch.Tensor | None = None) -> list[dict]:

@@ -19,9 +19,9 @@ from amaranth.lib.enum import EnumMeta
 
 from ..core.cycles import cycles_per_mvm
 from ..core.design import Design
-from . import pe
 from .array import CrossbarArray
-from .pe import ConfigTarget, PeTile
+from .pe import PeTile
+from .streams import ConfigTarget
 
 
 def top_name(design: Design) -> str:
@@ -116,7 +116,7 @@ This design, nothing gated, no faults, groups = {n}: {cycles_per_mvm(design)} cy
 def _target_comments() -> list[str]:
     import inspect
 
-    src = inspect.getsource(pe.ConfigTarget)
+    src = inspect.getsource(ConfigTarget)
     return [line.strip() for line in src.splitlines() if "#:" in line]
 
 

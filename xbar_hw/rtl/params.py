@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.cycles import conversion_cycles
 from ..core.design import Design
 from ..core.errors import XbarError, field_error
 
@@ -109,7 +110,7 @@ class RtlParams:
     pre_mask_bits: int   # shift-add - offset + correction (signed)
     masked_bits: int     # after the column mask (signed)
     out_bits: int        # sum over the crossbars (signed): the output stream's P
-    conv_max: int        # conversion cycles per read cycle with no column gated
+    conv_max: int        # conversion cycles per read cycle with no column gated (core.cycles.conversion_cycles)
     settle: int          # S = design.settle_cycles: cycles an analog read settles before its sample
     step_bits: int       # conversion-step and fault-entry counters
     mask_bits: int       # b_m
@@ -162,7 +163,7 @@ def rtl_params(design: Design, fault_entries: int | None = None) -> RtlParams:
     masked_max = pre_mask_max << e_up
     out_max = masked_max * n
 
-    conv_max = -(-(L * two_s) // A)
+    conv_max = conversion_cycles(d)
     return RtlParams(
         rows=R, cols=C, logical=L, two_s=two_s, slices=s, cell_bits=b_c, dac_bits=v, read_cycles=T,
         input_bits=b_x, signed=d.inputs.signed, adc_bits=b_a, adcs=A, crossbars=n,

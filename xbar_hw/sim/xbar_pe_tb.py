@@ -3,8 +3,9 @@
 :class:`PeTileTb` wraps the generated Verilog top: a :class:`StreamSource` for each of
 the ``prog``, ``cfg`` and ``x`` sink ports, a :class:`StreamSink` for the ``p`` source port
 (ready always high, or low at random: back-pressure), a :class:`StreamMonitor` on each
-input port (what really transferred, and when), the clock and the synchronous reset. Its
-coroutines run one script of operations:
+input port (what really transferred, and when), the clock and the synchronous reset (which
+the streams watch: they stop while it is asserted). Its coroutines run one script of
+operations:
 
   {"op": "prog", "beats": [[xbar, row, col, level], ...]}       cell writes
   {"op": "cfg", "beats": [[target, xbar, index, data], ...]}    config writes
@@ -12,6 +13,9 @@ coroutines run one script of operations:
   {"op": "reset", "vector": [[x] * R] * N, "after": k, "quiet": q}
         send one vector, pulse reset k cycles after it transferred (mid-computation),
         then watch q cycles: no output beat may come
+  {"op": "reset_during_prog", "beats": [...], "after": k}
+        queue cell writes, pulse reset k cycles later (the prog source drops the beats
+        not yet sent), then wait for the source to be idle
   {"op": "counters"}                                            read writes/changes/conversions
   {"op": "idle", "cycles": n}
 
@@ -73,15 +77,20 @@ class PeTileTb:
         self.rst.value = 1
         self.clocking = Clocking(dut.clk, PERIOD_NS * 1000)  # steps of 1 ps (timescale 1ns/1ps)
         c = self.clocking
-        self.prog = StreamSource(StreamBus(dut, "prog"), c, self.lay["prog__payload"], event_driven=event_driven)
-        self.cfg = StreamSource(StreamBus(dut, "cfg"), c, self.lay["cfg__payload"], event_driven=event_driven)
-        self.x = StreamSource(StreamBus(dut, "x"), c, self.lay["x__payload"], event_driven=event_driven)
+        common = {"reset": dut.rst, "event_driven": event_driven}
+        self.prog = StreamSource(StreamBus(dut, "prog"), c, self.lay["prog__payload"], **common)
+        self.cfg = StreamSource(StreamBus(dut, "cfg"), c, self.lay["cfg__payload"], **common)
+        self.x = StreamSource(StreamBus(dut, "x"), c, self.lay["x__payload"], **common)
         ready = None
         if backpressure > 0:
             rng = random.Random(seed)
-            ready = lambda: rng.random() >= backpressure  # noqa: E731
-        self.p = StreamSink(StreamBus(dut, "p"), c, self.lay["p__payload"], ready=ready, event_driven=event_driven)
-        self.monitors = {name: StreamMonitor(getattr(self, name).bus, c) for name in ("prog", "cfg", "x")} if monitors else {}
+
+            def ready() -> bool:
+                return rng.random() >= backpressure
+
+        self.p = StreamSink(StreamBus(dut, "p"), c, self.lay["p__payload"], ready=ready, **common)
+        self.monitors = {name: StreamMonitor(getattr(self, name).bus, c, **common)
+                         for name in ("prog", "cfg", "x")} if monitors else {}
         self.errors: list[str] = []
 
     async def start(self, reset_cycles: int = 2) -> None:
@@ -142,7 +151,9 @@ class PeTileTb:
 
     async def reset_during_mvm(self, vector, after: int, quiet: int) -> dict:
         """One vector, then a reset ``after`` cycles past its transfer, then ``quiet``
-        cycles in which nothing may come out."""
+        cycles in which nothing may come out ("leaked": the beats the p sink held at the
+        reset, which drops them, and those it received after it)."""
+        flushed0 = len(self.p.flushed)
         self.x.send_nowait(vector)
         await self.x.wait()  # returns at the falling edge after the transfer
         x_edge = self.x.edges[-1]
@@ -155,12 +166,25 @@ class PeTileTb:
         after_reset = {"busy": bool(self.dut.busy.value), "x_ready": bool(self.dut.x__ready.value),
                        "p_valid": bool(self.dut.p__valid.value)}
         await self.clocking.cycles(quiet)
-        leaked = []
+        leaked = [[edge, beat["group"], beat["last"], beat["p"]] for edge, beat in self.p.flushed[flushed0:]]
         while not self.p.empty():
             edge, beat = self.p.recv_nowait()
             leaked.append([edge, beat["group"], beat["last"], beat["p"]])
         return {"x_edge": x_edge, "reset_edge": reset_edge, "busy_before": busy_before, "after_reset": after_reset,
                 "leaked": leaked}
+
+    async def reset_during_prog(self, beats, after: int) -> dict:
+        """Queue ``beats`` on prog, pulse reset ``after`` cycles later: what was sent
+        before, what the source dropped, whether it is idle."""
+        n0, f0 = len(self.prog.edges), len(self.prog.flushed)
+        for b in beats:
+            self.prog.send_nowait(b)
+        await self.clocking.cycles(after)
+        reset_edge = await self.reset(1)
+        await self.prog.wait()
+        sent = [e for e in self.prog.edges[n0:] if e < reset_edge]
+        return {"sent": len(sent), "sent_during_reset": len(self.prog.edges) - n0 - len(sent),
+                "flushed": len(self.prog.flushed) - f0, "idle": self.prog.idle(), "reset_edge": reset_edge}
 
     async def run(self, script: list[dict]) -> list[dict]:
         out = []
@@ -175,6 +199,8 @@ class PeTileTb:
                 res = await self.mvm(op["vectors"])
             elif kind == "reset":
                 res = await self.reset_during_mvm(op["vector"], int(op["after"]), int(op["quiet"]))
+            elif kind == "reset_during_prog":
+                res = await self.reset_during_prog(op["beats"], int(op["after"]))
             elif kind == "counters":
                 res = await self.counters()
             elif kind == "idle":
@@ -204,6 +230,9 @@ async def run_script(dut):
         doc["errors"].append(f"timeout: the script did not finish within {stim['max_cycles']} cycles")
     doc["errors"] += tb.p.errors + tb.errors
     doc["monitors"] = {name: m.beats for name, m in tb.monitors.items()}
+    doc["streams"] = {name: {"resets": st.resets, "flushed": len(st.flushed)}
+                      for name, st in {"prog": tb.prog, "cfg": tb.cfg, "x": tb.x, "p": tb.p,
+                                       **{f"{k}_monitor": m for k, m in tb.monitors.items()}}.items()}
     doc["seconds"] = time.perf_counter() - t0
     doc["edges"] = tb.clocking.next_edge()
     (run_dir / "results.json").write_text(json.dumps(doc))
