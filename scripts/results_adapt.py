@@ -20,12 +20,12 @@ from pathlib import Path
 
 import torch
 
-from xbar_hw import build_network
 from xbar_hw.adapt import AdaptConfig, fit, get_method, load_task
 from xbar_hw.adapt.backbone import make_backbone
 from xbar_hw.core.design import load_design
+from xbar_hw.core.presets import load_preset
 from xbar_hw.core.program import Program
-from xbar_hw.workload.train import accuracy
+from xbar_hw.flows.evaluate import evaluate_chips, task_accuracy
 
 TASKS = ["split_mnist_5_9", "permuted_mnist", "rotated_mnist", "inverted_mnist", "uci_digits"]
 METHODS = ["finetune", "classifier", "piggyback", "xbm", "xma", "xma2"]
@@ -42,7 +42,7 @@ def run(args):
         t0 = time.time()
         program = make_backbone(design, epochs=args.backbone_epochs, seed=0)
         base = load_task("mnist_0_4", 0)
-        program.meta["mapped_acc"] = accuracy(build_network(program), base.x_test, base.y_test)
+        program.meta["mapped_acc"] = task_accuracy(program, base)
         bb.parent.mkdir(parents=True, exist_ok=True)
         program.save(bb)
         print(f"backbone: {program.summary()} float {program.meta['float_acc']:.4f} mapped {program.meta['mapped_acc']:.4f}"
@@ -209,21 +209,15 @@ def print_markdown(table, sweep):
 
 NONIDEAL = {
     # the seed paper's stuck-at rates (PytorX), corrected digitally, plus read noise at the
-    # design's 10 MHz: what a task entry meets on a real chip
-    "saf_corrected_noise": {"saf": {"sa0": 0.0175, "sa1": 0.0904, "correct": True},
-                            "noise": {"thermal": True, "shot": True, "rtn": True}},
-    "saf_uncorrected": {"saf": {"sa0": 0.0175, "sa1": 0.0904, "correct": False}},
+    # design's 10 MHz: what a task entry meets on a real chip (xbar_hw/presets/*.yaml)
+    "saf_corrected_noise": {**load_preset("pytorx-saf"), **load_preset("read-noise")},
+    "saf_uncorrected": load_preset("pytorx-saf-uncorrected"),
 }
 
 
 def nonideal(args):
     """Each seed-0 main entry (5 tasks x 6 methods) on ``--chips`` chip instances of each
     NONIDEAL block: one JSON file, docs/results_adapt_nonideal.json, and a table."""
-    from xbar_hw.core.switch import task_view
-    from xbar_hw.workload.data import eval_subset
-    from xbar_hw.xbar.analog import Chip, attach_chip
-    from xbar_hw.xbar.layers import set_column_masks
-
     design = load_design(args.design)
     out = Path(args.nonideal_json)
     doc = json.loads(out.read_text()) if out.exists() else {}
@@ -234,19 +228,14 @@ def nonideal(args):
             key = f"{t}.{m}"
             if key in doc:
                 continue
-            x, y = eval_subset(load_task(t, 0), args.eval_limit)
+            data = load_task(t, 0)
             path = Path(args.entries) / f"{t}.{m}.{0.1 if m == 'xma2' else None}.safetensors"
             program = Program.load(path, design)
-            view, masks = task_view(program, t)
-            mapped = set_column_masks(build_network(view), masks or None)
-            res = {"ideal": accuracy(mapped, x, y, progress=False)}
+            res = {"ideal": task_accuracy(program, data, t, limit=args.eval_limit)}
             for name in args.configs:
-                block = NONIDEAL[name]
-                accs = [accuracy(attach_chip(mapped, Chip(view, design.replace(nonideal=block), i)), x, y, progress=False)
-                        for i in range(args.chips)]
-                res[name] = {"mean": statistics.fmean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                             "chips": accs}
-            attach_chip(mapped, None)
+                r = evaluate_chips(program, data, design.replace(nonideal=NONIDEAL[name]), args.chips, progress=False,
+                                   limit=args.eval_limit, task=t)
+                res[name] = {"mean": r["chip_acc_mean"], "std": r["chip_acc_std"], "chips": r["chip_accs"]}
             doc[key] = res
             tmp = out.with_suffix(".tmp")
             tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")

@@ -1,7 +1,8 @@
 """The ``xbar-hw`` command line: user errors give one line ``error: ...`` and status 2.
 
-Most cases run in-process through ``xbar_hw.cli.main``; two run the installed console
-script as a subprocess to prove that no traceback reaches the user.
+Most cases run in-process through ``xbar_hw.cli.main``; a few run the installed console
+script (and ``python -m xbar_hw.cli``) as a subprocess to prove that no traceback reaches
+the user. The library functions the commands call are tested in test_flows.py.
 """
 
 from __future__ import annotations
@@ -301,6 +302,19 @@ def test_script_design_check_bad_file(tmp_path):
     proc = run_script("design", "check", bad)
     assert_script_user_error(proc, "inputs.dac_bits", "5")
     assert proc.stdout == ""
+
+
+def test_module_entry_point_bad_file(tmp_path):
+    """``python -m xbar_hw.cli`` is the same command as the console script."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("inputs: {bits: 4, dac_bits: 5}\n")
+    proc = subprocess.run([sys.executable, "-m", "xbar_hw.cli", "design", "check", str(bad)], check=False, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert_script_user_error(proc, "inputs.dac_bits", "5")
+    proc = subprocess.run([sys.executable, "-m", "xbar_hw.cli", "design", "check", "designs/tiny.yaml"], check=False,
+                          cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("ok: ")
 
 
 def test_script_map_garbage_model(tmp_path, files):

@@ -1,0 +1,42 @@
+"""The ``xbar-hw`` command line: argparse parsers and thin handlers over :mod:`xbar_hw.flows`.
+
+One module per group of commands, each with its ``add_*`` parser functions and ``cmd_*``
+handlers; :func:`build_parser` registers them all. A handler returns the exit status; a user
+error raises :class:`xbar_hw.XbarError`, which :func:`main` prints as one line
+``error: ...`` with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.errors import XbarError
+from .adapt import add_adapt, add_backbone, add_diff
+from .costs import add_energy, add_report
+from .demo import add_demo
+from .design import add_design
+from .models import add_evaluate, add_map, add_train
+from .nonideal import add_irdrop, add_nia
+from .sim import add_cosim, add_rtl
+
+#: the commands in the order ``xbar-hw --help`` lists them
+COMMANDS = (add_design, add_train, add_map, add_evaluate, add_irdrop, add_nia, add_backbone, add_adapt, add_diff,
+            add_energy, add_report, add_rtl, add_cosim, add_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="xbar-hw", description="ReRAM crossbar accelerator toolchain")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except XbarError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,7 @@
+"""``python -m xbar_hw.cli``: the ``xbar-hw`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

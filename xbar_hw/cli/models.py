@@ -1,0 +1,114 @@
+"""``xbar-hw train``, ``map`` and ``evaluate``: a float model, its Program, their accuracy."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..core.design import load_design
+from ..core.errors import XbarError
+from ..core.program import Program
+from ..flows.evaluate import evaluate_with_chips
+from ..flows.models import CALIBRATION, map_model, train_model
+from ..flows.nonideal import with_nonideal
+from ..flows.workloads import data_made_on
+from ..workload.models import load_model
+from .common import add_data, add_nonideal, nonideal_overrides, print_json
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    doc = train_model(args.data, args.output, arch=args.arch, width=args.width, epochs=args.epochs, lr=args.lr,
+                      seed=args.seed, image_size=args.image_size, channels=args.channels, progress=not args.quiet)
+    if args.json:
+        print_json(doc)
+    else:
+        print(f"trained {args.arch} on {args.data}: test accuracy {doc['float_acc']:.4f} -> {args.output}")
+    return 0
+
+
+def map_file(model, doc: dict, design, args: argparse.Namespace):
+    """The model file's network mapped onto ``design``, calibrated on ``--data`` (else the
+    data it was trained on). Returns (program, data)."""
+    data, name = data_made_on(doc["meta"], args.data, seed=args.seed, image_size=args.image_size,
+                              channels=args.channels)
+    program = map_model(model, doc["arch"], doc["kwargs"], design, data, data_name=name, seed=args.seed,
+                        calibration=args.calibration, source=str(args.model))
+    return program, data
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    design = load_design(args.design)
+    model, doc = load_model(args.model)
+    program, _ = map_file(model, doc, design, args)
+    program.save(args.output)
+    s = program.summary()
+    if args.json:
+        print_json({**s, "output": str(args.output)})
+    else:
+        print(f"mapped {len(program.layers)} layers onto {s['crossbars']} crossbars in {s['pes']} PEs -> {args.output}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    if not args.program and not (args.model and args.design):
+        raise XbarError("evaluate: got neither --program nor --model with --design; "
+                        "allowed: --program P [--model M] or --model M --design D")
+    model = doc = None
+    if args.model:
+        model, doc = load_model(args.model)
+    design = load_design(args.design) if args.design else None
+    if args.program:
+        program = Program.load(args.program, design)
+        data, _ = data_made_on(program.meta, args.data, seed=args.seed, image_size=args.image_size,
+                               channels=args.channels)
+    else:
+        program, data = map_file(model, doc, design, args)
+    chip_design = with_nonideal(program.design, **nonideal_overrides(args))  # validated before the long work
+    result = evaluate_with_chips(program, data, model, chip_design=chip_design, chips=args.chips,
+                                 progress=not args.quiet and not args.json, limit=args.limit)
+    if args.json:
+        print_json(result)
+        return 0
+    fa = "n/a" if result["float_acc"] is None else f"{result['float_acc']:.4f}"
+    print(f"{data.name} on {program.design.name}: float {fa}  quantized {result['quant_acc']:.4f}  "
+          f"mapped {result['mapped_acc']:.4f}  ({result['crossbars']} crossbars, {result['pes']} PEs)")
+    if "chips" in result:
+        print(f"on {result['chips']} chip(s): {result['chip_acc_mean']:.4f} +- {result['chip_acc_std']:.4f}")
+    return 0
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a float model (safetensors + JSON header)")
+    add_data(p, "mnist5k")
+    p.add_argument("--arch", default="mnist_cnn", choices=("mnist_cnn", "task_cnn", "resnet20"))
+    p.add_argument("--width", type=int, default=16, help="channels of mnist_cnn's first conv")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+
+def add_map(sub) -> None:
+    p = sub.add_parser("map", help="quantize and map a model onto a design: a Program")
+    p.add_argument("--model", required=True)
+    p.add_argument("--design", required=True)
+    add_data(p)
+    p.add_argument("--calibration", type=int, default=CALIBRATION, help="training samples used to calibrate scales")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_map)
+
+
+def add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="float, quantized and mapped accuracy")
+    p.add_argument("--program")
+    p.add_argument("--model")
+    p.add_argument("--design")
+    add_data(p)
+    p.add_argument("--calibration", type=int, default=CALIBRATION)
+    p.add_argument("--limit", type=int, default=None, help="evaluate N test samples (a fixed random subset)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    add_nonideal(p)
+    p.set_defaults(func=cmd_evaluate)

@@ -1,0 +1,115 @@
+"""``xbar-hw rtl`` (the PE tile's Verilog, port map and README for a design) and
+``xbar-hw cosim`` (the Verilog co-simulated with cocotb against the golden model).
+
+Each handler returns the exit status: ``rtl --lint`` 1 on a lint warning, ``cosim`` 1 when
+any output beat, cycle count, counter or protocol check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..core.design import load_design
+from ..core.program import Program
+from ..flows.hardware import generate_rtl
+from ..sim.cosim import cosim
+from .common import print_json
+
+
+def print_rtl(doc: dict, args: argparse.Namespace) -> None:
+    """``xbar-hw rtl``'s text output."""
+    print(f"wrote {doc['top']} ({doc['design']}) to {args.output}: "
+          + ", ".join(Path(p).name for p in doc["files"].values()))
+    print(f"  cycles per MVM (nothing gated, no faults): {doc['cycles_per_mvm']}")
+    if args.stats:
+        s = doc["stats"]
+        print(f"  {s['total']['cells']} cells, {s['total']['ff_bits']} flip-flop bits (behavioural arrays excluded)")
+        for kind, c in sorted(s["components"].items()):
+            tag = " (behavioural)" if c["behavioural"] else ""
+            print(f"    {kind:10s} x{c['instances']:<3d} {c['cells']:7d} cells {c['ff_bits']:7d} ff bits{tag}")
+    if args.lint:
+        w = doc["lint"]["warnings"]
+        print(f"  verilator --lint-only -Wall: {'clean' if not w else f'{len(w)} warnings'} "
+              f"(waived: {', '.join(doc['lint']['waived'])}; reasons in xbar_hw/sim/runner.py)")
+        for line in w[:20]:
+            print(f"    {line}")
+
+
+def cmd_rtl(args: argparse.Namespace) -> int:
+    design = load_design(args.design)
+    doc = generate_rtl(design, args.output, with_stats=args.stats, with_lint=args.lint)
+    if args.json:
+        print_json(doc)
+    else:
+        print_rtl(doc, args)
+    return 1 if args.lint and doc["lint"]["warnings"] else 0
+
+
+def print_cosim(r: dict) -> None:
+    """``xbar-hw cosim``'s text output."""
+    src = r["source"]
+    what = f"random load (seed {r['seed']})" if src["kind"] == "random" else \
+        f"layer {src['layer']}" + (f", task {src['task']}" if src["task"] else "") + f" on {src['data']} inputs"
+    print(f"cosim {r['design']} on {r['sim']}: {what}")
+    print(f"  {r['vectors']} vectors, {r['beats']} output beats, {r['mismatches']} mismatches")
+    print(f"  cycles per MVM {r['cycles_per_mvm']} measured, {r['cycles_expected']} from the cycle model "
+          f"({'match' if r['cycles_match'] else 'MISMATCH'})")
+    print(f"  counters {'ok' if r['counters']['ok'] else 'MISMATCH'}; {len(r['protocol_errors'])} protocol errors")
+    print(f"  {r['vectors_per_second']} vectors/s streaming; simulator {r['sim_seconds']} s, total {r['total_seconds']} s")
+    for e in r["mismatch_examples"][:3]:
+        print(f"  vector {e['vector']} group {e['group']}: expected {e['expected']}, got {e['got']}")
+    for e in r["protocol_errors"][:3]:
+        print(f"  {e}")
+    print("ok" if r["ok"] else "FAILED")
+
+
+def cmd_cosim(args: argparse.Namespace) -> int:
+    design = load_design(args.design)
+    # a Program of another design is refused
+    program = None if args.program == "random" else Program.load(args.program, design)
+    r = cosim(design, program, seed=args.seed, task=args.task, layer=args.layer, vectors=args.vectors, sim=args.sim,
+              build_dir=args.build_dir, backpressure=args.backpressure, reset_mid=args.reset_mid,
+              density=args.density)
+    if args.json:
+        print_json(r)
+    else:
+        print_cosim(r)
+    return 0 if r["ok"] else 1
+
+
+def add_rtl(sub) -> None:
+    p = sub.add_parser("rtl", help="generate the PE tile's Verilog, port map and README for a design")
+    p.add_argument("design", help="design file (YAML)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--stats", action="store_true", help="cell and flip-flop counts per component (builtin Yosys)")
+    p.add_argument("--lint", action="store_true",
+                   help="verilator --lint-only -Wall on the Verilog (waivers for Yosys's output style); exit 1 on a warning")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rtl)
+
+
+def add_cosim(sub) -> None:
+    p = sub.add_parser("cosim", help="co-simulate the PE tile's Verilog (cocotb) against the golden model")
+    p.add_argument("--design", required=True, help="design file (YAML)")
+    p.add_argument("--program", required=True, help="a Program file for the design, or 'random'")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random load, the input sample and back-pressure")
+    p.add_argument("--task", default=None, help="the Program's task whose view the PE holds (default: the base task)")
+    p.add_argument("--layer", default=None, help="the layer whose first PE is loaded (default: the first layer)")
+    p.add_argument("--vectors", type=int, required=True, help="MVMs to stream")
+    p.add_argument("--sim", default="icarus", help="icarus (default) or verilator")
+    p.add_argument("--build-dir", default=None,
+                   help="Verilog, simulator build and run files (default: a temp folder per design)")
+    p.add_argument("--backpressure", type=float, default=0.0,
+                   help="chance per cycle that the output's ready is low (default 0)")
+    p.add_argument("--reset-mid", action="store_true", help="first reset the tile in the middle of an MVM")
+    p.add_argument("--density", type=float, default=1.0,
+                   help="random loads: fraction of non-zero weights (fewer cell writes on large designs; default 1)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cosim)
+
+
+def add_parsers(sub) -> None:
+    """Register ``rtl`` and ``cosim`` on a parser's subparsers."""
+    add_rtl(sub)
+    add_cosim(sub)

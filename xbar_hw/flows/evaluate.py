@@ -1,0 +1,97 @@
+"""Accuracy of a Program: float (its source model), quantized (the folded digital path),
+mapped (through the crossbars), and over chip instances with non-ideal effects."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict
+
+import torch
+from torch import nn
+
+from ..core.design import Design
+from ..core.errors import XbarError
+from ..core.program import Program
+from ..core.switch import task_view
+from ..workload.data import Dataset, eval_subset
+from ..workload.train import accuracy
+from ..xbar import build_network, set_column_masks, set_path
+from ..xbar.analog import Chip, attach_chip
+
+
+def evaluate(program: Program, data: Dataset, model: nn.Module | None = None, *, progress: bool = True,
+             limit: int | None = None) -> dict:
+    """Float (None without ``model``), quantized and mapped accuracy of ``program`` on
+    ``data``'s test split (``limit``: a fixed subset of that many samples), with the
+    Program's summary; ``mapped_seconds`` and ``seconds`` are wall times in seconds."""
+    x, y = eval_subset(data, limit)
+    t0 = time.time()
+    mapped = build_network(program)
+    doc = {"design": program.design.name, "data": data.name, "n_test": len(x), **program.summary()}
+    doc["float_acc"] = accuracy(model, x, y, progress=progress, desc="float") if model is not None else None
+    doc["quant_acc"] = accuracy(set_path(mapped, "folded"), x, y, progress=progress, desc="quantized")
+    t1 = time.time()
+    doc["mapped_acc"] = accuracy(set_path(mapped, "auto"), x, y, progress=progress, desc="mapped")
+    doc["mapped_seconds"] = round(time.time() - t1, 3)
+    doc["lossless"] = program.design.lossless
+    doc["seconds"] = round(time.time() - t0, 3)
+    return doc
+
+
+def task_network(program: Program, task: str | None = None) -> tuple[Program, nn.Module]:
+    """The view of ``program`` with ``task`` active (None: the base task) and its mapped
+    network, the task's column masks applied."""
+    view, masks = task_view(program, task)
+    mapped = build_network(view)
+    return view, set_column_masks(mapped, masks) if masks else mapped
+
+
+def task_accuracy(program: Program, data: Dataset, task: str | None = None, *, limit: int | None = None,
+                  progress: bool = False) -> float:
+    """Accuracy through the (ideal) crossbars of ``program`` with ``task`` active (None: the
+    base task) on ``data``'s test split (``limit``: a fixed subset of that many samples)."""
+    x, y = eval_subset(data, limit)
+    return accuracy(task_network(program, task)[1], x, y, progress=progress, desc="mapped")
+
+
+def chip_accuracies(mapped: nn.Module, program: Program, design: Design, chips: int, x: torch.Tensor,
+                    y: torch.Tensor, *, progress: bool = True, cache: dict | None = None) -> list[float]:
+    """Accuracy of ``mapped`` (the network of ``program``) on chip instances 0 .. chips-1 of
+    ``design`` (chip i: fault map, variation and noise seeds from (nonideal.seed, i));
+    ``cache`` keeps what chips of one Program share (IR-drop solves). The network is left
+    without a chip."""
+    cache = {} if cache is None else cache
+    accs = [accuracy(attach_chip(mapped, Chip(program, design, i, cache)), x, y, progress=progress, desc=f"chip {i}")
+            for i in range(chips)]
+    attach_chip(mapped, None)
+    return accs
+
+
+def evaluate_chips(program: Program, data: Dataset, design: Design, chips: int, *, progress: bool = True,
+                   limit: int | None = None, cache: dict | None = None, task: str | None = None) -> dict:
+    """Accuracy on ``chips`` chip instances of ``design`` (its device and nonideal blocks)
+    with ``task`` of ``program`` active (None: the base task): each chip's, their mean and
+    sample standard deviation, the nonideal block and the read frequency (Hz)."""
+    x, y = eval_subset(data, limit)
+    view, mapped = task_network(program, task)
+    accs = chip_accuracies(mapped, view, design, chips, x, y, progress=progress, cache=cache)
+    return {"chips": chips, "chip_accs": accs, "chip_acc_mean": statistics.fmean(accs),
+            "chip_acc_std": statistics.stdev(accs) if chips > 1 else 0.0, "nonideal": asdict(design.nonideal),
+            "read_frequency": design.device.read_frequency}
+
+
+def evaluate_with_chips(program: Program, data: Dataset, model: nn.Module | None = None, *,
+                        chip_design: Design | None = None, chips: int | None = None, progress: bool = True,
+                        limit: int | None = None) -> dict:
+    """:func:`evaluate`, and with ``chips`` given or non-ideal effects in ``chip_design``
+    (default: the Program's design) :func:`evaluate_chips` on ``chips`` (default 1) chips
+    of it too; ``chips`` is checked before the long work."""
+    chip_design = program.design if chip_design is None else chip_design
+    n = chips if chips is not None else 1
+    if n < 1:
+        raise XbarError(f"--chips: got {n}; allowed: an integer >= 1")
+    result = evaluate(program, data, model, progress=progress, limit=limit)
+    if chips is not None or chip_design.nonideal.any:
+        result.update(evaluate_chips(program, data, chip_design, n, progress=progress, limit=limit))
+    return result
