@@ -16,7 +16,7 @@ import time
 import torch
 
 from xbar_hw import build_network, convert_to_program, load_design, set_path
-from xbar_hw.cli import evaluate_chips
+from xbar_hw.flows.evaluate import evaluate_chips
 from xbar_hw.core.io import write_text
 from xbar_hw.core.presets import load_preset
 from xbar_hw.workload.data import load_dataset

@@ -27,7 +27,7 @@ from xbar_hw import XbarError, design_from_dict, load_design  # noqa: E402
 from xbar_hw.core.cycles import cycles_per_mvm  # noqa: E402
 from xbar_hw.core.mapping import unmap_levels  # noqa: E402
 from xbar_hw.sim import runner  # noqa: E402
-from xbar_hw.sim.commands import add_parsers  # noqa: E402
+from xbar_hw.cli.sim import add_parsers  # noqa: E402
 from xbar_hw.sim.compare import compare  # noqa: E402
 from xbar_hw.sim.cosim import cosim  # noqa: E402
 from xbar_hw.sim.golden_pe import golden_beats  # noqa: E402
