@@ -95,9 +95,18 @@ def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path):
             (tmp / "half.txt").write_text("half")
             raise RuntimeError("interrupted")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (out / "old.txt").read_text() == "old"
+    (out / "sub").mkdir()
+    (out / "sub" / "stale.txt").write_text("stale")
     with atomic_dir(out) as tmp:
         (tmp / "new.txt").write_text("new")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and [p.name for p in out.iterdir()] == ["new.txt"]
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "fresh.txt").write_text("fresh")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt", "old.txt", "sub"]  # kept what it does not name
+    assert [p.name for p in (out / "sub").iterdir()] == ["fresh.txt"]  # a sub-folder is swapped whole
+    with atomic_dir(tmp_path / "fresh") as tmp:
+        (tmp / "a").write_text("a")
+    assert (tmp_path / "fresh" / "a").read_text() == "a" and len(list(tmp_path.iterdir())) == 2
     (tmp_path / "file").write_text("x")
     with pytest.raises(XbarError, match="a file; allowed: a folder path"):
         with atomic_dir(tmp_path / "file"):

@@ -24,8 +24,9 @@ ALLOWED = {
     "sim": {"core", "workload", "xbar", "rtl"},
     "flows": {"core", "workload", "xbar", "adapt", "rtl", "energy", "sim"},
     "sweep": {"core", "workload", "xbar", "adapt", "energy", "flows"},
-    "cli": {"core", "workload", "xbar", "adapt", "rtl", "energy", "sim", "flows", "sweep"},
+    "cli": {"core", "workload", "xbar", "adapt", "rtl", "energy", "sim", "flows", "sweep", "launch"},
     "__init__": {"core", "xbar"},
+    "launch": {"cli"},
     "__main__": {"cli"},
 }
 MAX_MODULE_LINES = 400

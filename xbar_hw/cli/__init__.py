@@ -9,9 +9,11 @@ error raises :class:`xbar_hw.XbarError`, which :func:`main` prints as one line
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from ..core.errors import XbarError
+from ..launch import Terminated, interrupted, on_sigterm
 from .adapt import add_adapt, add_backbone, add_diff
 from .costs import add_energy, add_report
 from .demo import add_demo
@@ -19,6 +21,7 @@ from .design import add_design
 from .models import add_evaluate, add_map, add_train
 from .nonideal import add_irdrop, add_nia
 from .sim import add_cosim, add_rtl
+from .values import Parser
 
 #: the commands in the order ``xbar-hw --help`` lists them
 COMMANDS = (add_design, add_train, add_map, add_evaluate, add_irdrop, add_nia, add_backbone, add_adapt, add_diff,
@@ -26,7 +29,7 @@ COMMANDS = (add_design, add_train, add_map, add_evaluate, add_irdrop, add_nia, a
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="xbar-hw", description="ReRAM crossbar accelerator toolchain")
+    ap = Parser(prog="xbar-hw", description="ReRAM crossbar accelerator toolchain")
     sub = ap.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
@@ -34,9 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; user errors end with one line and status 2, Ctrl-C and SIGTERM with
+    the line ``interrupted`` and status 130 / 143 (nothing half-written is left behind)."""
+    previous = signal.signal(signal.SIGTERM, on_sigterm)  # in-process callers get the same handling
     try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # a usage error (one line, status 2) or --help (status 0)
+            return int(exc.code or 0)
         return args.func(args)
     except XbarError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return interrupted(130)
+    except Terminated:
+        return interrupted(143)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -11,6 +11,7 @@ from ..core.errors import XbarError
 from ..core.program import Program
 from ..flows.adapting import adapt_config, adapt_task, backbone_summary, build_backbone, cell_diff
 from .common import print_json
+from .values import EPOCHS, SAMPLES, SEED, number, output_file
 
 
 def cmd_backbone(args: argparse.Namespace) -> int:
@@ -62,9 +63,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def add_backbone(sub) -> None:
     p = sub.add_parser("backbone", help="train task_cnn on the base task (MNIST 0-4) and map it: the shared backbone")
     p.add_argument("--design", default="designs/default.yaml")
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--epochs", type=EPOCHS, default=8)
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("-o", "--output", type=output_file, required=True)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_backbone)
@@ -77,13 +78,13 @@ def add_adapt(sub) -> None:
     p.add_argument("--design", help="refuse a Program mapped for another design")
     p.add_argument("--task", help="a built-in task (see --list-tasks) or a folder in ImageFolder layout")
     p.add_argument("--method", help="finetune, classifier, piggyback, xbm, xma or xma2")
-    p.add_argument("--budget", type=float, default=None,
+    p.add_argument("--budget", type=number(0.0, 1.0), default=None,
                    help="xma2: fraction of the backbone's PEs it may reprogram (default 0.1)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0, help="seed of the head, the masks and the shuffling")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the task's train/test split")
-    p.add_argument("--eval-limit", type=int, default=None, help="evaluate N test samples (a fixed random subset)")
-    p.add_argument("-o", "--output")
+    p.add_argument("--epochs", type=EPOCHS, default=5)
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the head, the masks and the shuffling")
+    p.add_argument("--split-seed", type=SEED, default=0, help="seed of the task's train/test split")
+    p.add_argument("--eval-limit", type=SAMPLES, default=None, help="evaluate N test samples (a fixed random subset)")
+    p.add_argument("-o", "--output", type=output_file)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_adapt)
@@ -95,6 +96,6 @@ def add_diff(sub) -> None:
     p.add_argument("program_b", nargs="?")
     p.add_argument("--task-a", default=None, help="task active in the first Program (default: its base task)")
     p.add_argument("--task-b", default=None, help="task active in the second (or the same) Program")
-    p.add_argument("--cells", default=None, help="write every differing cell to this CSV file")
+    p.add_argument("--cells", type=output_file, default=None, help="write every differing cell to this CSV file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_diff)

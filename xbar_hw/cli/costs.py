@@ -8,6 +8,7 @@ import argparse
 from ..core.design import load_design
 from ..flows.costs import cost_report, energy_summary, report_summary
 from .common import print_json
+from .values import integer, output_folder
 
 
 def cmd_energy(args: argparse.Namespace) -> int:
@@ -43,7 +44,7 @@ def add_energy(sub) -> None:
     p.add_argument("--program", help="a Program mapped with this design")
     p.add_argument("--task", default=None, help="the Program's task to run (default: its base task)")
     p.add_argument("--data", default=None, help="workload: a task or data set (default: the one the Program was mapped on)")
-    p.add_argument("--images", type=int, default=16, help="workload images")
+    p.add_argument("--images", type=integer(1, 100000), default=16, help="workload images")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_energy)
 
@@ -53,10 +54,10 @@ def add_report(sub) -> None:
     p.add_argument("--program", nargs="+", required=True, help="Programs of one backbone holding task entries")
     p.add_argument("--tasks", nargs="+", default=None, help="task keys to include (default: all)")
     p.add_argument("--data", default=None)
-    p.add_argument("--images", type=int, default=16, help="workload images per task")
+    p.add_argument("--images", type=integer(1, 100000), default=16, help="workload images per task")
     p.add_argument("--design", default=None,
                    help="design file whose cost-side entries (clock, technology) replace the Programs' own; "
                         "it must map the same way")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", type=output_folder, required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..flows.demo import run_demo
+from .values import EPOCHS, SEED, output_folder
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -17,8 +18,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def add_demo(sub) -> None:
     p = sub.add_parser("demo", help="the end-to-end run on a design: train, map, evaluate, adapt")
     p.add_argument("--design", default="designs/default.yaml")
-    p.add_argument("-o", "--output", default="out/demo")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", type=output_folder, default="out/demo")
+    p.add_argument("--epochs", type=EPOCHS, default=5)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)

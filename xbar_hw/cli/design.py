@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.design import load_design
+from ..flows.designs import check_design
 from .common import print_json
 
 
 def cmd_design(args: argparse.Namespace) -> int:
-    design = load_design(args.file)
+    design = check_design(args.file)
     if args.action == "check":
         print(f"ok: {args.file} is a valid design ({design.name})")
         return 0

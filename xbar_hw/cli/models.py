@@ -13,6 +13,7 @@ from ..flows.nonideal import with_nonideal
 from ..flows.workloads import data_made_on
 from ..workload.models import load_model
 from .common import add_data, add_nonideal, nonideal_overrides, print_json
+from .values import EPOCHS, SAMPLES, integer, number, output_file
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -62,7 +63,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                channels=args.channels)
     else:
         program, data = map_file(model, doc, design, args)
-    chip_design = with_nonideal(program.design, **nonideal_overrides(args))  # validated before the long work
+    # the chips are those of --design when given (its device and nonideal blocks; it maps like the Program)
+    base = program.on_design(design).design if design is not None else program.design
+    chip_design = with_nonideal(base, **nonideal_overrides(args))  # validated before the long work
     result = evaluate_with_chips(program, data, model, chip_design=chip_design, chips=args.chips,
                                  progress=not args.quiet and not args.json, limit=args.limit)
     if args.json:
@@ -80,10 +83,10 @@ def add_train(sub) -> None:
     p = sub.add_parser("train", help="train a float model (safetensors + JSON header)")
     add_data(p, "mnist5k")
     p.add_argument("--arch", default="mnist_cnn", choices=("mnist_cnn", "task_cnn", "resnet20"))
-    p.add_argument("--width", type=int, default=16, help="channels of mnist_cnn's first conv")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--width", type=integer(1, 1024), default=16, help="channels of mnist_cnn's first conv")
+    p.add_argument("--epochs", type=EPOCHS, default=5)
+    p.add_argument("--lr", type=number(0.0, 10.0, lo_open=True), default=1e-3)
+    p.add_argument("-o", "--output", type=output_file, required=True)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
@@ -94,8 +97,8 @@ def add_map(sub) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--design", required=True)
     add_data(p)
-    p.add_argument("--calibration", type=int, default=CALIBRATION, help="training samples used to calibrate scales")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--calibration", type=SAMPLES, default=CALIBRATION, help="training samples used to calibrate scales")
+    p.add_argument("-o", "--output", type=output_file, required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_map)
 
@@ -106,8 +109,8 @@ def add_evaluate(sub) -> None:
     p.add_argument("--model")
     p.add_argument("--design")
     add_data(p)
-    p.add_argument("--calibration", type=int, default=CALIBRATION)
-    p.add_argument("--limit", type=int, default=None, help="evaluate N test samples (a fixed random subset)")
+    p.add_argument("--calibration", type=SAMPLES, default=CALIBRATION)
+    p.add_argument("--limit", type=SAMPLES, default=None, help="evaluate N test samples (a fixed random subset)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     add_nonideal(p)

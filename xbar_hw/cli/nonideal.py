@@ -14,6 +14,7 @@ from ..flows.nonideal import with_nonideal
 from ..flows.workloads import data_made_on
 from ..workload.models import load_model
 from .common import add_data, add_nonideal, nonideal_overrides, print_json
+from .values import EPOCHS, OHMS, SAMPLES, SEED, integer, output_file
 
 
 def cmd_irdrop(args: argparse.Namespace) -> int:
@@ -54,15 +55,15 @@ def cmd_nia(args: argparse.Namespace) -> int:
 def add_irdrop(sub) -> None:
     p = sub.add_parser("irdrop", help="exact IR drop of one random crossbar; write it as a SPICE netlist")
     p.add_argument("--design", default="designs/default.yaml", help="conductances, read voltage, wire defaults")
-    p.add_argument("--rows", type=int, default=128)
-    p.add_argument("--cols", type=int, default=128)
-    p.add_argument("--r-wire", type=float, default=None, help="row and column wire resistance per segment, ohms")
-    p.add_argument("--r-row", type=float, default=None)
-    p.add_argument("--r-col", type=float, default=None)
-    p.add_argument("--r-source", type=float, default=None, help="row driver resistance, ohms")
-    p.add_argument("--r-sense", type=float, default=None, help="column sense resistance, ohms")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random cell levels")
-    p.add_argument("--netlist", default=None, help="write the crossbar as a SPICE netlist (ngspice -b)")
+    p.add_argument("--rows", type=integer(1, 1024), default=128)
+    p.add_argument("--cols", type=integer(1, 1024), default=128)
+    p.add_argument("--r-wire", type=OHMS, default=None, help="row and column wire resistance per segment, ohms")
+    p.add_argument("--r-row", type=OHMS, default=None)
+    p.add_argument("--r-col", type=OHMS, default=None)
+    p.add_argument("--r-source", type=OHMS, default=None, help="row driver resistance, ohms")
+    p.add_argument("--r-sense", type=OHMS, default=None, help="column sense resistance, ohms")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the random cell levels")
+    p.add_argument("--netlist", type=output_file, default=None, help="write the crossbar as a SPICE netlist (ngspice -b)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_irdrop)
 
@@ -72,10 +73,10 @@ def add_nia(sub) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--design", required=True)
     add_data(p)
-    p.add_argument("--calibration", type=int, default=CALIBRATION)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--calibration", type=SAMPLES, default=CALIBRATION)
+    p.add_argument("--epochs", type=EPOCHS, default=2)
+    p.add_argument("--limit", type=SAMPLES, default=None)
+    p.add_argument("-o", "--output", type=output_file, required=True)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     add_nonideal(p)

@@ -15,6 +15,7 @@ from ..core.program import Program
 from ..flows.hardware import generate_rtl
 from ..sim.cosim import cosim
 from .common import print_json
+from .values import SEED, integer, number, output_folder
 
 
 def print_rtl(doc: dict, args: argparse.Namespace) -> None:
@@ -81,7 +82,7 @@ def cmd_cosim(args: argparse.Namespace) -> int:
 def add_rtl(sub) -> None:
     p = sub.add_parser("rtl", help="generate the PE tile's Verilog, port map and README for a design")
     p.add_argument("design", help="design file (YAML)")
-    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("-o", "--output", type=output_folder, required=True, help="output folder")
     p.add_argument("--stats", action="store_true", help="cell and flip-flop counts per component (builtin Yosys)")
     p.add_argument("--lint", action="store_true",
                    help="verilator --lint-only -Wall on the Verilog (waivers for Yosys's output style); exit 1 on a warning")
@@ -93,17 +94,17 @@ def add_cosim(sub) -> None:
     p = sub.add_parser("cosim", help="co-simulate the PE tile's Verilog (cocotb) against the golden model")
     p.add_argument("--design", required=True, help="design file (YAML)")
     p.add_argument("--program", required=True, help="a Program file for the design, or 'random'")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random load, the input sample and back-pressure")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the random load, the input sample and back-pressure")
     p.add_argument("--task", default=None, help="the Program's task whose view the PE holds (default: the base task)")
     p.add_argument("--layer", default=None, help="the layer whose first PE is loaded (default: the first layer)")
-    p.add_argument("--vectors", type=int, required=True, help="MVMs to stream")
+    p.add_argument("--vectors", type=integer(1, 1000000), required=True, help="MVMs to stream")
     p.add_argument("--sim", default="icarus", help="icarus (default) or verilator")
-    p.add_argument("--build-dir", default=None,
+    p.add_argument("--build-dir", type=output_folder, default=None,
                    help="Verilog, simulator build and run files (default: a temp folder per design)")
-    p.add_argument("--backpressure", type=float, default=0.0,
+    p.add_argument("--backpressure", type=number(0.0, 0.99), default=0.0,
                    help="chance per cycle that the output's ready is low (default 0)")
     p.add_argument("--reset-mid", action="store_true", help="first reset the tile in the middle of an MVM")
-    p.add_argument("--density", type=float, default=1.0,
+    p.add_argument("--density", type=number(0.0, 1.0), default=1.0,
                    help="random loads: fraction of non-zero weights (fewer cell writes on large designs; default 1)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_cosim)

@@ -45,9 +45,12 @@ def atomic_path(path: str | Path):
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path):
-    """Yield a temporary folder beside ``path``; on success it replaces ``path`` (a folder
-    already there is swapped out and removed), on failure or interruption it is removed, so
-    ``path`` is either the old folder or the complete new one, never half written."""
+    """Yield a temporary folder beside ``path`` to write a result of several files into.
+
+    On success a new ``path`` is the renamed temporary folder; into an existing ``path``
+    each entry is moved by one rename (a sub-folder of the same name is swapped whole), so
+    files the result does not name are kept. On failure or interruption the temporary
+    folder is removed: nothing half-written appears under ``path``."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise XbarError(f"output: got {str(path)!r}, a file; allowed: a folder path")
@@ -61,13 +64,20 @@ def atomic_dir(path: str | Path):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
-        old = None
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / path.name)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        if not path.exists():
+            os.replace(tmp, path)
+            return
+        for entry in sorted(tmp.iterdir()):
+            target = path / entry.name
+            if entry.is_dir() and target.is_dir():
+                old = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".old", dir=path))
+                os.replace(target, old / entry.name)
+                os.replace(entry, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                if target.is_dir():
+                    shutil.rmtree(target)
+                os.replace(entry, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

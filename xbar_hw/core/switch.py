@@ -82,7 +82,7 @@ class CellDiff:
 def diff_programs(a: Program, b: Program, skip: set[str] | frozenset = frozenset()) -> CellDiff:
     """Every cell whose level differs between ``a`` and ``b`` (same design and layers,
     except those in ``skip``)."""
-    check_same_design(a.design, b.design, "the second Program")
+    check_same_design(b.design, a.design, "the second Program")
     names = [n for n in a.layers if n not in skip]
     if set(names) != set(b.layers) - set(skip):
         raise XbarError(f"diff: layers {sorted(a.layers)} against {sorted(b.layers)}; allowed: Programs of the same network")

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..adapt import fit
 from ..core.design import Design, load_design
-from ..core.io import write_text
+from ..core.io import atomic_dir, write_text
 from ..core.presets import load_preset
 from ..core.program import Program
 from ..energy.report import build_report, write_report
@@ -134,6 +134,7 @@ def demo_cosim(design: Design, out: Path, *, seed: int, say: Say) -> bool:
         return True
     program = Program.load(out / "tasks.safetensors", design)
     r = cosim(design, program, seed=seed, task=COSIM_TASK, vectors=COSIM_VECTORS, build_dir=out / "cosim")
+    r["build_dir"] = "cosim"  # inside the demo's folder (the run itself wrote into a temporary one)
     write_json(out / "cosim" / "cosim.json", r)
     say(f"  {r['vectors']} MVMs of layer {r['source']['layer']}: {r['mismatches']} mismatches; "
         f"{r['cycles_per_mvm']} cycles per MVM measured, {r['cycles_expected']} from the cycle model; "
@@ -159,17 +160,17 @@ def run_demo(design_path, out, *, epochs: int = 5, seed: int = 0, progress: bool
     """The demo on the design file ``design_path``; every result in the folder ``out``
     (model, Programs, evaluate.json, adapt.json, cosim/, report/). Returns False when the
     co-simulation disagreed with the golden model."""
-    out = Path(out)
     design = load_design(design_path)
     data = resolve_data(DATA, seed=seed)
-    model = demo_train(data, out, epochs=epochs, seed=seed, progress=progress, say=say)
-    demo_map(model, design, data, out, seed=seed, say=say)
-    program, result = demo_evaluate(model, design, data, out, progress=progress, say=say)
-    result["nonideal"] = demo_nonideal(program, design, data, progress=progress, say=say)
-    write_json(out / "evaluate.json", result)
-    write_json(out / "adapt.json", demo_adapt(design, out, epochs=epochs, seed=seed, progress=progress, say=say))
-    ok = demo_cosim(design, out, seed=seed, say=say)
-    demo_report(design, out, say=say)
+    with atomic_dir(out) as tmp:  # every result appears when the demo is complete, or none
+        model = demo_train(data, tmp, epochs=epochs, seed=seed, progress=progress, say=say)
+        demo_map(model, design, data, tmp, seed=seed, say=say)
+        program, result = demo_evaluate(model, design, data, tmp, progress=progress, say=say)
+        result["nonideal"] = demo_nonideal(program, design, data, progress=progress, say=say)
+        write_json(tmp / "evaluate.json", result)
+        write_json(tmp / "adapt.json", demo_adapt(design, tmp, epochs=epochs, seed=seed, progress=progress, say=say))
+        ok = demo_cosim(design, tmp, seed=seed, say=say)
+        demo_report(design, tmp, say=say)
     say(f"results in {out}/: model.safetensors, program.safetensors, evaluate.json, backbone.safetensors,"
         " tasks.safetensors, adapt.json, cosim/ (Verilog in cosim/rtl, cosim.json), report/")
     return ok

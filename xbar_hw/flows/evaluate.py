@@ -20,6 +20,17 @@ from ..xbar import build_network, set_column_masks, set_path
 from ..xbar.analog import Chip, attach_chip
 
 
+def check_fits(net: nn.Module, x: torch.Tensor, data_name: str) -> None:
+    """Raise a one-line XbarError unless images like ``x`` run through ``net`` (a network
+    of another input shape would fail deep inside torch)."""
+    try:
+        with torch.no_grad():
+            net(x[:1])
+    except RuntimeError as exc:
+        raise XbarError(f"data: {data_name} images of shape {list(x.shape[1:])} do not fit the Program's network "
+                        f"({str(exc).splitlines()[0][:120]}); allowed: data of the shape it was mapped for") from None
+
+
 def evaluate(program: Program, data: Dataset, model: nn.Module | None = None, *, progress: bool = True,
              limit: int | None = None) -> dict:
     """Float (None without ``model``), quantized and mapped accuracy of ``program`` on
@@ -28,6 +39,7 @@ def evaluate(program: Program, data: Dataset, model: nn.Module | None = None, *,
     x, y = eval_subset(data, limit)
     t0 = time.time()
     mapped = build_network(program)
+    check_fits(set_path(mapped, "folded"), x, data.name)
     doc = {"design": program.design.name, "data": data.name, "n_test": len(x), **program.summary()}
     doc["float_acc"] = accuracy(model, x, y, progress=progress, desc="float") if model is not None else None
     doc["quant_acc"] = accuracy(set_path(mapped, "folded"), x, y, progress=progress, desc="quantized")

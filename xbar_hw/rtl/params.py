@@ -47,20 +47,16 @@ def check_buildable(design: Design) -> None:
     if not isinstance(design, Design):
         raise XbarError(f"design: got {type(design).__name__}; allowed: an xbar_hw.Design")
     d = design
-    cells = d.crossbar.rows * d.crossbar.cols * d.pe.crossbars
-    if cells > MAX_CELLS_PER_PE:
-        most = max(1, MAX_CELLS_PER_PE // (d.crossbar.rows * d.crossbar.cols))
-        raise field_error(
-            "pe.crossbars", d.pe.crossbars,
-            f"at most {most} for the RTL PE tile (crossbar.rows * crossbar.cols * pe.crossbars "
-            f"<= {MAX_CELLS_PER_PE} cells)")
-    products = d.pe.crossbars * d.adc.per_crossbar * d.crossbar.rows
-    if products > MAX_PRODUCTS_PER_PE:
-        most = max(1, MAX_PRODUCTS_PER_PE // (d.pe.crossbars * d.crossbar.rows))
-        raise field_error(
-            "adc.per_crossbar", d.adc.per_crossbar,
-            f"at most {most} for the RTL PE tile (pe.crossbars * adc.per_crossbar * crossbar.rows "
-            f"<= {MAX_PRODUCTS_PER_PE} digit-by-level products)")
+    limits = (  # field, its value, the product it multiplies into, the limit, what the product counts
+        ("pe.crossbars", d.pe.crossbars, d.crossbar.rows * d.crossbar.cols, MAX_CELLS_PER_PE,
+         "crossbar.rows * crossbar.cols * pe.crossbars", "cells"),
+        ("adc.per_crossbar", d.adc.per_crossbar, d.pe.crossbars * d.crossbar.rows, MAX_PRODUCTS_PER_PE,
+         "pe.crossbars * adc.per_crossbar * crossbar.rows", "digit-by-level products"),
+    )
+    for field, value, other, limit, formula, what in limits:
+        if value * other > limit:
+            raise field_error(field, value, f"at most {max(1, limit // other)} for the RTL PE tile ({formula} "
+                                            f"<= {limit} {what})")
 
 
 def component_params(component, design: Design, fault_entries: int | None = None) -> "RtlParams":

@@ -171,10 +171,13 @@ class Effect:
     def __init__(self, config: Any, design: Design):
         self.config, self.design = config, design
 
+    #: the config fields that turn the effect on (any of them true or non-zero)
+    switches: tuple[str, ...] = ()
+
     @classmethod
     def active(cls, config: Any) -> bool:
-        """True when ``config`` turns the effect on."""
-        raise NotImplementedError
+        """True when ``config`` turns the effect on: one of its ``switches`` is set."""
+        return any(bool(getattr(config, f)) for f in cls.switches)
 
     def apply(self, cells: LayerCells) -> None:
         """Change one layer's ``cells`` (see the stage)."""

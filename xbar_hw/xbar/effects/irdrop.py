@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 
-from ...core.nonideal import IrDropSpec
 from ..irdrop import effective_conductances
 from .base import Effect, LayerCells
 
@@ -22,10 +21,8 @@ class IrDrop(Effect):
     """IR drop from ``nonideal.ir_drop`` (wire resistances in ohms)."""
 
     name, block, stage = "ir_drop", "ir_drop", "wire"
+    switches = ("enabled",)
 
-    @classmethod
-    def active(cls, config: IrDropSpec) -> bool:
-        return bool(config.enabled)
 
     def solve(self, g: torch.Tensor) -> torch.Tensor:
         """G_eff [n, R, C + 1] of conductances g (S)."""

@@ -11,7 +11,6 @@ per-cell draw)."""
 
 from __future__ import annotations
 
-from ...core.nonideal import NoiseSpec
 from .base import Effect, LayerCells, ReadTerm
 
 
@@ -19,10 +18,8 @@ class TelegraphNoise(Effect):
     """Random telegraph noise, on with ``nonideal.noise.rtn``."""
 
     name, block, stage = "rtn", "noise", "read"
+    switches = ("rtn",)
 
-    @classmethod
-    def active(cls, config: NoiseSpec) -> bool:
-        return bool(config.rtn)
 
     def apply(self, cells: LayerCells) -> None:
         nz, g, C = self.config, cells.g, cells.cols

@@ -59,14 +59,12 @@ class StuckAtFaults(Effect):
     """Stuck-at faults from ``nonideal.saf`` (rates, or the map file, which then wins)."""
 
     name, block, stage = "saf", "saf", "program"
+    switches = ("sa0", "sa1", "map")
 
     def __init__(self, config: SafSpec, design):
         super().__init__(config, design)
         self.maps = read_fault_map(config.map) if config.map else None
 
-    @classmethod
-    def active(cls, config: SafSpec) -> bool:
-        return bool(config.sa0 or config.sa1 or config.map)
 
     def codes(self, cells: LayerCells) -> torch.Tensor:
         """This layer's fault codes: from the map, or drawn (one uniform per cell)."""

@@ -8,7 +8,6 @@ Elementary charge q = 1.602176634e-19 C (SI 2019, exact)."""
 
 from __future__ import annotations
 
-from ...core.nonideal import NoiseSpec
 from .base import Effect, LayerCells, ReadTerm
 
 Q_ELECTRON = 1.602176634e-19  # C
@@ -18,10 +17,8 @@ class ShotNoise(Effect):
     """Shot noise, on with ``nonideal.noise.shot``."""
 
     name, block, stage = "shot", "noise", "read"
+    switches = ("shot",)
 
-    @classmethod
-    def active(cls, config: NoiseSpec) -> bool:
-        return bool(config.shot)
 
     def term(self) -> ReadTerm:
         d = self.design

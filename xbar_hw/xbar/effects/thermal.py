@@ -8,7 +8,6 @@ Boltzmann's constant k = 1.380649e-23 J/K (SI 2019, exact)."""
 
 from __future__ import annotations
 
-from ...core.nonideal import NoiseSpec
 from .base import Effect, LayerCells, ReadTerm
 
 K_BOLTZMANN = 1.380649e-23  # J/K
@@ -18,10 +17,8 @@ class ThermalNoise(Effect):
     """Thermal noise, on with ``nonideal.noise.thermal``."""
 
     name, block, stage = "thermal", "noise", "read"
+    switches = ("thermal",)
 
-    @classmethod
-    def active(cls, config: NoiseSpec) -> bool:
-        return bool(config.thermal)
 
     def apply(self, cells: LayerCells) -> None:
         d, g, C = self.design, cells.g, cells.cols

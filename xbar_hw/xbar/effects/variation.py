@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 
-from ...core.nonideal import VariationSpec
 from .base import Effect, LayerCells
 
 
@@ -16,10 +15,8 @@ class ProgrammingVariation(Effect):
     """Programming variation from ``nonideal.variation`` (sigma in level steps dG)."""
 
     name, block, stage = "variation", "variation", "program"
+    switches = ("sigma",)
 
-    @classmethod
-    def active(cls, config: VariationSpec) -> bool:
-        return bool(config.sigma)
 
     def apply(self, cells: LayerCells) -> None:
         delta = self.config.sigma * torch.randn(cells.lv.shape, generator=cells.gen, dtype=torch.float64)
