@@ -280,7 +280,10 @@ def sweep_from_dict(doc, root: Path, text: str = "") -> Sweep:
     base_dict = base.to_dict()
     axes = {path: check_axis(base_dict, path, values) for path, values in axes.items()}
     workload = build_block(Workload, doc.get("workload"), "workload")
-    return Sweep(name, desc, base, axes, parse_sampling(doc.get("sampling")), chips, workload, text)
+    sampling = parse_sampling(doc.get("sampling"))
+    if sampling["mode"] == "grid":
+        grid(axes)  # refuses ranges
+    return Sweep(name, desc, base, axes, sampling, chips, workload, text)
 
 
 def load_sweep(path: str | Path) -> Sweep:
