@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,11 @@ from xbar_hw.cli import main as cli_main
 from xbar_hw.core.errors import XbarError
 from xbar_hw.sweep import load_sweep, pareto, read_rows, summarize, sweep_from_dict, write_report
 from xbar_hw.sweep.__main__ import main as sweep_main
+from xbar_hw.sweep import work
+from xbar_hw.sweep.blobs import dataset_to_bytes
 from xbar_hw.sweep.engine import check_reachable
 from xbar_hw.sweep.table import Table
+from xbar_hw.workload.resolve import resolve_data
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "sweeps" / "tiny.yaml"
@@ -431,3 +435,29 @@ def test_two_node_cluster_gives_the_local_figures(tiny_run, tmp_path):
     assert len(summary["nodes"]) == 2 and len({r["node"] for r in rows}) == 2  # both nodes ran chips
     local = {r["key"]: r["chip_acc"] for r in tiny_run[2]}
     assert {r["key"]: r["chip_acc"] for r in rows} == local
+
+
+@pytest.mark.slow
+def test_adapt_workload_equals_adapt_by_hand(tmp_path):
+    """A workload with a method (no Ray: the worker functions themselves): the backbone is
+    mapped once, adapted by XMA, and the figures equal ``xbar-hw map`` + ``xbar-hw adapt``."""
+    doc = tiny_doc(axes={"adc.bits": [6]}, workload={"model": "mnist_cnn", "width": 8, "data": "mnist_0_4", "epochs": 1,
+                                                       "lr": 3e-3, "limit": 200, "images": 4, "method": "xma",
+                                                       "task": "split_mnist_5_9", "adapt_epochs": 1})
+    sweep = sweep_from_dict(doc, ROOT)
+    (p,) = sweep.points()
+    wl = asdict(sweep.workload)
+    data, task = (dataset_to_bytes(resolve_data(n, 0)) for n in ("mnist_0_4", "split_mnist_5_9"))
+    model = work.train_model(wl, data, 1)
+    program, m = work.map_design(model, data, task, p.design_dict, wl, {p.key: p.design_dict}, 1)
+    chip = work.eval_chip(program, task, p.design_dict, wl, 0, "g", 1)
+    assert 0.0 <= chip["chip_acc"] <= 1.0 and m["costs"][p.key]["energy_per_inference_pj"] > 0
+    (tmp_path / "model.safetensors").write_bytes(model)
+    design = tmp_path / "point.yaml"
+    design.write_text(yaml.safe_dump(p.design_dict))
+    cli_json("map", "--model", tmp_path / "model.safetensors", "--design", design, "--data", "mnist_0_4",
+             "-o", tmp_path / "backbone.safetensors", "--json")
+    ad = cli_json("adapt", "--program", tmp_path / "backbone.safetensors", "--task", "split_mnist_5_9", "--method", "xma",
+                  "--epochs", 1, "--eval-limit", 200, "-o", tmp_path / "tasks.safetensors", "--json", "--quiet")
+    assert m["adapt_accuracy"] == ad["accuracy"] and m["adapt_cells_written"] == ad["cells_written"]
+    assert m["adapt_mask_bits"] == ad["mask_bits"]

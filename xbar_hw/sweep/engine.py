@@ -77,7 +77,10 @@ def check_reachable(address: str, timeout: float) -> None:
 def ray_session(opts: Options):
     """Ray, started locally (``opts.workers`` CPUs, loopback, a temporary folder removed
     afterwards) or connected to ``opts.address``; shut down (or disconnected) at the end."""
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise XbarError("sweep: Ray is not installed; allowed: pip install 'ray==2.60.0' (scripts/setup.sh does)") from None
 
     tmp = None
     try:

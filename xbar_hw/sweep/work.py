@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from ..adapt import AdaptConfig, fit, get_method
 from ..core.design import design_from_dict
@@ -45,8 +46,10 @@ IRDROP_CACHES: OrderedDict = OrderedDict()
 
 
 def threads(n: int | None) -> None:
+    """``n`` threads for torch and for BLAS (the IR-drop solves) in this worker process."""
     if n:
         torch.set_num_threads(n)
+        threadpool_limits(n)
 
 
 def where() -> dict:
@@ -119,7 +122,8 @@ def map_design(model_blob: bytes, data_blob: bytes, task_blob: bytes | None, des
 
 
 def task_name(w: Workload) -> str:
-    return f"{w.task}.{w.method}"
+    """The task entry's name (``xbar-hw adapt`` names it after the task)."""
+    return w.task
 
 
 def point_costs(program, design, images: torch.Tensor, task: str | None) -> dict:
