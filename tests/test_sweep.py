@@ -212,6 +212,7 @@ def fake_rows(sweep, fail_point: int | None = None) -> list[dict]:
                          "status": "ok" if ok else "failed", "error": None if ok else "chip 0: boom",
                          "chip_acc": 0.5 + 0.05 * bits - 0.1 * p.design.nonideal.ir_drop.enabled + 0.01 * c,
                          "energy_per_inference_pj": 1e5 * bits, "tile_area_mm2": 0.2 + 0.01 * bits, "adc_bits": bits,
+                         "chip_area_mm2": 1.0,
                          "mapped_acc": 0.8})
     return rows
 
@@ -224,11 +225,11 @@ def test_report_from_a_table(tmp_path):
     summary = summarize(read_rows(tmp_path / "results.jsonl")[0])
     assert [s["chip_acc_mean"] for s in summary][:2] == pytest.approx([0.705, 0.605])
     folder = write_report(sweep, tmp_path)
-    assert sorted(os.listdir(folder)) == ["pareto_adc_bits.png", "pareto_area.png", "pareto_energy.png", "report.json",
-                                          "report.md", "sweep.yaml"]
+    assert sorted(os.listdir(folder)) == ["pareto_adc_bits.png", "pareto_area.png", "pareto_chip_area.png",
+                                          "pareto_energy.png", "report.json", "report.md", "sweep.yaml"]
     assert all((folder / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in os.listdir(folder) if f.endswith(".png"))
     md = (folder / "report.md").read_text()
-    assert "## Failed points" in md and "chip 0: boom" in md and "name: tiny" in md
+    assert "## Points with errors" in md and "chip 0: boom" in md and "name: tiny" in md
     doc = json.loads((folder / "report.json").read_text())
     assert doc["fronts"]["energy_per_inference_nj"] == [0, 2]
     # the report's sweep.yaml is self-contained: it reads back into the same points
@@ -277,8 +278,8 @@ def processes_using(text: str) -> list[str]:
     return out
 
 
-def sweep_run(out: Path, tmp: str, *extra, env_extra=None, timeout=240) -> dict:
-    cmd = [sys.executable, "-m", "xbar_hw.sweep", "sweep", str(TINY), "-o", str(out), "--json", "--quiet", *extra]
+def sweep_run(out: Path, tmp: str, *extra, env_extra=None, timeout=240, sweep: Path = TINY) -> dict:
+    cmd = [sys.executable, "-m", "xbar_hw.sweep", "sweep", str(sweep), "-o", str(out), "--json", "--quiet", *extra]
     r = subprocess.run(cmd, env=env_for(tmp, **(env_extra or {})), capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, r.stderr[-3000:]
     assert not processes_using(tmp)
@@ -386,15 +387,28 @@ def test_resume_after_killing_the_driver(tmp_path):
 
 @pytest.mark.slow
 @needs_netns
-def test_a_worker_killed_mid_task_loses_no_point(tmp_path):
+def test_a_worker_killed_mid_task_loses_no_point_and_a_failing_point_is_recorded(tmp_path):
+    """One chip task kills its own worker (SIGKILL) on its first attempt; the points with a
+    fault map that does not exist fail in their chip tasks. Ray retries the killed task, the
+    failing chips become rows with their one-line error, and the table is complete."""
     out, marker = tmp_path / "out", tmp_path / "killed"
+    doc = tiny_doc(axes={"adc.bits": [4, 6], "nonideal.saf.map": [None, str(tmp_path / "no-such-map.safetensors")]})
+    path = write_sweep(tmp_path, doc)
     with short_tmpdir() as tmp:
-        summary = sweep_run(out, tmp, "--workers", "2", env_extra={"XBAR_SWEEP_KILL_ONCE": str(marker)})
+        summary = sweep_run(out, tmp, "--workers", "2", sweep=path, env_extra={"XBAR_SWEEP_KILL_ONCE": str(marker)})
     killed = int(marker.read_text())
     assert not Path(f"/proc/{killed}").exists()
     rows, _ = read_rows(out / "results.jsonl")
-    assert len(rows) == 8 and len({r["key"] for r in rows}) == 8 and all(r["status"] == "ok" for r in rows)
-    assert summary["complete"] and killed not in {r["pid"] for r in rows}
+    assert len(rows) == 8 and len({r["key"] for r in rows}) == 8 and summary["complete"]
+    ok = [r for r in rows if r["status"] == "ok"]
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert {r["axes"]["nonideal.saf.map"] for r in ok} == {None} and len(ok) == 4
+    assert len(failed) == 4 and summary["failed"] == 4
+    for r in failed:
+        assert r["error"].startswith(f"chip {r['chip']}: ") and "no-such-map.safetensors" in r["error"]
+        assert "\n" not in r["error"]
+    assert killed not in {r.get("pid") for r in rows}
+    assert "## Points with errors" in (out / "report" / "report.md").read_text()
 
 
 TWO_NODES = r"""

@@ -75,8 +75,8 @@ def run(args) -> int:
     elif not netns.inside():
         return netns.run_inside(argv_of(args))
     else:
-        netns.enter()
         stop_on_sigterm()
+        netns.enter()
     opts = Options(out, args.address, args.workers, args.resume, args.quiet, args.connect_timeout)
     summary = run_sweep(sweep, opts)
     summary["report"] = str(write_report(sweep, out))

@@ -12,8 +12,10 @@ nowhere else. ``--address`` (the user's own cluster) never uses a namespace.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
+import signal
 import shutil
 import socket
 import struct
@@ -26,6 +28,7 @@ from ..core.errors import XbarError
 #: set in the re-executed driver: it runs inside its own network namespace
 MARKER = "XBAR_SWEEP_NETNS"
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+PR_SET_PDEATHSIG = 1
 HOW_TO = ("allowed: root, or a kernel that allows unprivileged user namespaces "
           "(sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0); "
           "or --address ADDR of a running Ray cluster")
@@ -79,7 +82,16 @@ def run_inside(argv: list[str], module: str = "xbar_hw.sweep") -> int:
     env = dict(os.environ)
     env[MARKER] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root(), env.get("PYTHONPATH")) if p)
-    return subprocess.run([*cmd, sys.executable, "-m", module, *argv], env=env).returncode
+    env["XBAR_SWEEP_PARENT"] = str(os.getpid())
+    proc = subprocess.Popen([*cmd, sys.executable, "-m", module, *argv], env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the child too: let it shut its Ray down
+        try:
+            return proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
 
 
 def enter() -> None:
@@ -88,3 +100,16 @@ def enter() -> None:
         raise XbarError(f"sweep: expected a private network namespace with only lo, found {interfaces()}; "
                         "allowed: run the sweep without setting " + MARKER)
     loopback_up()
+    follow_parent()
+
+
+def follow_parent() -> None:
+    """Get SIGTERM when the process that re-executed this one dies (so that the local
+    cluster shuts down with it); exit at once if it is already gone."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != os.environ.get("XBAR_SWEEP_PARENT", str(os.getppid())):
+        raise SystemExit(128 + signal.SIGTERM)

@@ -1,6 +1,6 @@
 """The sweep's report: one line per point (its chips' accuracy, mean and standard
 deviation, with its cost), the Pareto fronts of accuracy against energy per inference,
-tile area and ADC bits (PNGs and Markdown tables), and the sweep's own self-contained
+tile area, chip area (the tiles a Program needs) and ADC bits (PNGs and Markdown tables), and the sweep's own self-contained
 description so that it can be rerun. The folder is written to a temporary folder beside
 it and renamed into place."""
 
@@ -23,6 +23,7 @@ from .table import read_rows
 FRONTS = (
     ("pareto_energy", "energy_per_inference_nj", "energy per inference (nJ)", "accuracy vs energy per inference"),
     ("pareto_area", "tile_area_mm2", "tile area (mm2)", "accuracy vs tile area"),
+    ("pareto_chip_area", "chip_area_mm2", "chip area: whole tiles the Program needs (mm2)", "accuracy vs chip area"),
     ("pareto_adc_bits", "adc_bits", "ADC bits", "accuracy vs ADC bits"),
 )
 POINT_KEYS = ("mapped_acc", "quant_acc", "float_acc", "tile_area_mm2", "chip_area_mm2", "adc_bits", "crossbars",
@@ -44,7 +45,8 @@ def summarize(rows: list[dict], point_keys: list[str] | None = None) -> list[dic
         ok = [r for r in rs if r["status"] == "ok"]
         accs = [r["chip_acc"] for r in ok]
         s = {"point": rs[0]["point"], "point_key": key, "axes": rs[0]["axes"], "chips_ok": len(ok),
-             "chips_failed": len(rs) - len(ok), "errors": sorted({r["error"] for r in rs if r["error"]}),
+             "chips_failed": len(rs) - len(ok),
+             "errors": sorted({e for r in rs for e in (r.get("error"), r.get("cost_error")) if e}),
              "chip_acc_mean": statistics.fmean(accs) if accs else None,
              "chip_acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0 if accs else None}
         first = ok[0] if ok else rs[0]
@@ -89,12 +91,13 @@ def fmt(v, digits: int = 4) -> str:
 
 def table_md(points: list[dict], axes: list[str]) -> str:
     head = ["point", *axes, "chip acc (mean +- std)", "chips", "mapped acc", "energy/inference (nJ)",
-            "tile area (mm2)", "ADC bits"]
+            "tile area (mm2)", "chip area (mm2)", "ADC bits"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for p in points:
         acc = "-" if p["chip_acc_mean"] is None else f"{p['chip_acc_mean']:.4f} +- {p['chip_acc_std']:.4f}"
         cells = [str(p["point"]), *(fmt(p["axes"].get(a)) for a in axes), acc, f"{p['chips_ok']}",
-                 fmt(p["mapped_acc"]), fmt(p["energy_per_inference_nj"]), fmt(p["tile_area_mm2"]), fmt(p["adc_bits"])]
+                 fmt(p["mapped_acc"]), fmt(p["energy_per_inference_nj"]), fmt(p["tile_area_mm2"]), fmt(p["chip_area_mm2"]),
+                 fmt(p["adc_bits"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -111,14 +114,14 @@ def plot(points: list[dict], front: list[dict], cost: str, xlabel: str, title: s
                 fmt="o", color="0.65", ms=4, capsize=2, label="points (mean +- std over chips)")
     ax.step([p[cost] for p in front], [p["chip_acc_mean"] for p in front], where="post", color="C3", lw=1.5)
     ax.plot([p[cost] for p in front], [p["chip_acc_mean"] for p in front], "o", color="C3", ms=6, label="Pareto front")
-    for p in front:
-        ax.annotate(label(p["axes"]), (p[cost], p["chip_acc_mean"]), fontsize=6, xytext=(4, -9),
-                    textcoords="offset points")
+    for i, p in enumerate(front):  # point numbers (the tables give their axes), alternately below and above
+        ax.annotate(str(p["point"]), (p[cost], p["chip_acc_mean"]), fontsize=7, color="C3",
+                    xytext=(4, -10 if i % 2 else 4), textcoords="offset points")
     xs = [p[cost] for p in pts]
     if xs and min(xs) > 0 and max(xs) / min(xs) > 20:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("accuracy on chips")
+    ax.set_ylabel("accuracy on chips (numbers: points)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
@@ -130,7 +133,7 @@ def plot(points: list[dict], front: list[dict], cost: str, xlabel: str, title: s
 def markdown(sweep: Sweep, points: list[dict], fronts: dict, n_rows: int) -> str:
     """Long because it writes the report's sections one after the other."""
     axes = list(sweep.axes)
-    failed = [p for p in points if p["chips_failed"]]
+    failed = [p for p in points if p["errors"]]
     w = sweep.workload
     what = f"{w.model} trained {w.epochs} epoch(s) on {w.data}"
     if w.adapts:
@@ -142,13 +145,15 @@ def markdown(sweep: Sweep, points: list[dict], fronts: dict, n_rows: int) -> str
             f"failed); base design `{sweep.base.name}`; axes {', '.join(f'`{a}`' for a in axes)}; workload: {what}; "
             f"accuracy on {'all' if not w.limit else w.limit} test samples; energy on {w.images} images.", "",
             "Accuracy is the mean over a point's chips (chip i of a design draws its faults, variation and noise "
-            "from (nonideal.seed, i)); a point is on a front when no other point has a cost as low and an "
-            "accuracy as high, one of them strictly.", ""]
+            "from (nonideal.seed, i)); *mapped acc* is the same design through the ideal crossbars (no "
+            "non-ideal effect). Energy per inference and chip area (whole tiles) are the Program's, tile area the "
+            "design's. A point is on a front when no other point has a cost as low and an accuracy as high, one "
+            "of them strictly.", ""]
     for stem, cost, xlabel, title in FRONTS:
         out += [f"## Front: {title}", "", f"![{title}]({stem}.png)", "", table_md(fronts[cost], axes), ""]
     out += ["## All points", "", table_md(points, axes), ""]
     if failed:
-        out += ["## Failed points", ""]
+        out += ["## Points with errors (failed chips, or costs the cost model could not give)", ""]
         out += [f"- point {p['point']} ({label(p['axes'])}): {'; '.join(p['errors'])}" for p in failed]
         out += [""]
     out += ["## Rerun", "", "This folder's `sweep.yaml` is the sweep with its base design written out:", "",

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from ..adapt import AdaptConfig, fit, get_method
 from ..core.design import design_from_dict
+from ..core.errors import XbarError
 from ..core.switch import task_view
 from ..energy import design_report, program_report
 from ..workload.data import eval_subset
@@ -128,7 +129,16 @@ def task_name(w: Workload) -> str:
 
 def point_costs(program, design, images: torch.Tensor, task: str | None) -> dict:
     """Energy per inference and latency of ``program`` on ``design``'s cost side
-    (``xbar-hw energy``), and the design's peak figures and tile area."""
+    (``xbar-hw energy``), and the design's peak figures and tile area; a design the cost
+    model cannot price (say, an ADC resolution its technology table lacks) gets its
+    one-line reason as ``cost_error`` and keeps its accuracy."""
+    try:
+        return priced(program, design, images, task)
+    except XbarError as exc:
+        return {"cost_error": str(exc)}
+
+
+def priced(program, design, images: torch.Tensor, task: str | None) -> dict:
     rep = design_report(design)
     prep = program_report(program.on_design(design), images, task)
     out = {k: rep[k] for k in DESIGN_KEYS}
