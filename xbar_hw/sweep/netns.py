@@ -1,0 +1,115 @@
+"""A private network namespace for the local Ray cluster, so that it never binds or sends
+to any address but loopback.
+
+A plain ``ray.init()`` listens on every interface (the machine's external address
+included). The default local mode therefore runs the sweep driver, and with it the whole
+local cluster it starts, in a new network namespace that holds only ``lo``: the driver
+re-executes itself under ``unshare -n`` (root) or ``unshare -rn`` (a user namespace too,
+where unprivileged user namespaces are allowed), with :data:`MARKER` set, and brings
+``lo`` up with two ioctls (no iproute2 needed). Whatever Ray binds there is reachable from
+nowhere else. ``--address`` (the user's own cluster) never uses a namespace.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import signal
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+from ..core.errors import XbarError
+
+#: set in the re-executed driver: it runs inside its own network namespace
+MARKER = "XBAR_SWEEP_NETNS"
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+PR_SET_PDEATHSIG = 1
+HOW_TO = ("allowed: root, or a kernel that allows unprivileged user namespaces "
+          "(sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0); "
+          "or --address ADDR of a running Ray cluster")
+
+
+def interfaces() -> list[str]:
+    """The network interfaces of this process's namespace (``/sys/class/net`` would show
+    those of whoever mounted ``/sys``)."""
+    return sorted(name for _, name in socket.if_nameindex())
+
+
+def inside() -> bool:
+    """True in the re-executed driver, in a namespace whose only interface is ``lo``."""
+    return os.environ.get(MARKER) == "1" and interfaces() == ["lo"]
+
+
+def loopback_up() -> None:
+    """Bring ``lo`` up (SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP): a new network
+    namespace starts with it down."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sH14s", b"lo", 0, bytes(14))
+        flags = struct.unpack("16sH14s", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
+        if not flags & IFF_UP:
+            fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", flags | IFF_UP, bytes(14)))
+
+
+def unshare_command() -> list[str]:
+    """``unshare -n`` as root, ``unshare -rn`` otherwise; refused in one line when the
+    namespace cannot be made (checked by making one that runs ``true``)."""
+    tool = shutil.which("unshare")
+    if tool is None:
+        raise XbarError("sweep: cannot make a private network namespace for the local Ray cluster: `unshare` "
+                        f"(util-linux) is not installed; {HOW_TO}")
+    cmd = [tool, "-n"] if os.geteuid() == 0 else [tool, "-rn"]
+    probe = subprocess.run([*cmd, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        why = (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1]
+        raise XbarError(f"sweep: cannot make a private network namespace for the local Ray cluster ({' '.join(cmd)}: "
+                        f"{why}); {HOW_TO}")
+    return cmd
+
+
+def package_root() -> str:
+    """The folder that holds the ``xbar_hw`` package (put on PYTHONPATH for the child)."""
+    return str(Path(__file__).resolve().parent.parent.parent)
+
+
+def run_inside(argv: list[str], module: str = "xbar_hw.sweep") -> int:
+    """Run ``python -m module *argv`` in a new network namespace; its exit status."""
+    cmd = unshare_command()
+    env = dict(os.environ)
+    env[MARKER] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root(), env.get("PYTHONPATH")) if p)
+    env["XBAR_SWEEP_PARENT"] = str(os.getpid())
+    proc = subprocess.Popen([*cmd, sys.executable, "-m", module, *argv], env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the child too: let it shut its Ray down
+        try:
+            return proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+
+def enter() -> None:
+    """In the re-executed driver: check the namespace and bring loopback up."""
+    if interfaces() != ["lo"]:
+        raise XbarError(f"sweep: expected a private network namespace with only lo, found {interfaces()}; "
+                        "allowed: run the sweep without setting " + MARKER)
+    loopback_up()
+    follow_parent()
+
+
+def follow_parent() -> None:
+    """Get SIGTERM when the process that re-executed this one dies (so that the local
+    cluster shuts down with it); exit at once if it is already gone."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != os.environ.get("XBAR_SWEEP_PARENT", str(os.getppid())):
+        raise SystemExit(128 + signal.SIGTERM)
