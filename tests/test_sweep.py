@@ -118,7 +118,7 @@ def test_a_combination_the_design_rules_refuse_is_a_failed_point_not_an_error():
     ({"adc.bits.x": [4]}, "error: axes: adc.bits.x: adc.bits is a value, not a block"),
     ({"adc.bits": ["four"]}, "error: axes: adc.bits: got 'four'; allowed: an integer in [1, 16]"),
     ({"adc.bits": [4, 99]}, "error: axes: adc.bits: got 99; allowed: an integer in [1, 16]"),
-    ({"nonideal.saf.sa1": [0.1, "lots"]}, "error: axes: nonideal.saf.sa1: got 'lots'; allowed: a number in [0.0, 1.0]"),
+    ({"nonideal.saf.sa1": [0.1, "lots"]}, "error: axes: nonideal.saf.sa1: got 'lots'; allowed: a finite number in [0.0, 1.0]"),
     ({"nonideal.ir_drop.enabled": ["yes"]}, "error: axes: nonideal.ir_drop.enabled: got 'yes'; allowed: true or false"),
     ({"crossbar": [{"rowz": 8}]}, "error: axes: crossbar.rowz: unknown key; allowed: rows, cols, cell_bits"),
     ({"adc.bits": 4}, "error: axes.adc.bits: got 4; allowed: a non-empty list of values"),
@@ -149,7 +149,7 @@ def test_bad_files_and_options_are_one_line(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("axes: [\n")
     assert "is not valid YAML" in error_line(capsys, tmp_path / "bad.yaml", "-o", tmp_path)
     path = write_sweep(tmp_path, tiny_doc())
-    assert error_line(capsys, path, "-o", tmp_path / "o", "--workers", "0") == "error: --workers: got 0; allowed: an integer >= 1"
+    assert error_line(capsys, path, "-o", tmp_path / "o", "--workers", "0") == "error: --workers: got 0; allowed: an integer in [1, 1024]"
     base = tiny_doc(base=str(tmp_path / "missing.yaml"))
     assert error_line(capsys, write_sweep(tmp_path, base, "b.yaml"), "-o", tmp_path).startswith("error: design: got ")
 

@@ -14,6 +14,7 @@ import sys
 
 from ..core.errors import XbarError
 from ..launch import Terminated, interrupted, on_sigterm
+from ..sweep.command import add_parser as add_sweep
 from .adapt import add_adapt, add_backbone, add_diff
 from .costs import add_energy, add_report
 from .demo import add_demo
@@ -25,7 +26,7 @@ from .values import Parser
 
 #: the commands in the order ``xbar-hw --help`` lists them
 COMMANDS = (add_design, add_train, add_map, add_evaluate, add_irdrop, add_nia, add_backbone, add_adapt, add_diff,
-            add_energy, add_report, add_rtl, add_cosim, add_demo)
+            add_energy, add_report, add_rtl, add_cosim, add_sweep, add_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

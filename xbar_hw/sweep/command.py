@@ -61,8 +61,12 @@ def stop_on_sigterm() -> None:
 def run(args) -> int:
     sweep = load_sweep(args.sweep)
     out = Path(args.output)
-    if args.workers is not None and args.workers < 1:
-        raise XbarError(f"--workers: got {args.workers}; allowed: an integer >= 1")
+    if args.workers is not None and not 1 <= args.workers <= 1024:
+        raise XbarError(f"--workers: got {args.workers}; allowed: an integer in [1, 1024]")
+    if not 0.1 <= args.connect_timeout <= 600:
+        raise XbarError(f"--connect-timeout: got {args.connect_timeout}; allowed: seconds in [0.1, 600]")
+    if out.exists() and not out.is_dir():
+        raise XbarError(f"-o/--output: got {str(out)!r}; allowed: a folder path (not an existing file)")
     if args.report_only:
         path = write_report(sweep, out)
         print(f"report -> {path}/report.md")

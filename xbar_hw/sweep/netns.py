@@ -15,8 +15,8 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
-import signal
 import shutil
+import signal
 import socket
 import struct
 import subprocess
