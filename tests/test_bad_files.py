@@ -7,6 +7,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -288,3 +291,23 @@ def test_data_folders(tmp_path, layout):
             _png(root / c / "0.png", 0)
             (root / c / "1.png").write_bytes(b"not a png")
     refused(image_folder, root)
+
+
+@pytest.mark.parametrize("text", [
+    "a: &a [1,1,1,1,1,1,1,1,1]\n" + "".join(f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
+                                            for p, c in zip("abcdefgh", "bcdefghi")) + "name: *i\n",
+    "[" * 20000 + "]" * 20000,
+    "name: [" + ", ".join(["x" * 50] * 15000) + "]\n",
+], ids=["alias bomb", "deep brackets", "long list"])
+def test_hostile_design_files_stay_small_and_fast(tmp_path, text):
+    """In a process of its own: one line, exit 2, under 10 s and under 1 GB of memory."""
+    p = tmp_path / "d.yaml"
+    p.write_text(text)
+    code = ("import resource, sys\nfrom xbar_hw.launch import main\nrc = main(['design', 'check', sys.argv[1]])\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(rc)")
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert time.monotonic() - t0 < 10 + 5  # the command, and the interpreter's start
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert int(r.stdout.split()[-1]) < 1 << 20, "over 1 GiB"  # ru_maxrss is in KiB
