@@ -315,7 +315,7 @@ def test_cli_adapt(program, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,msg", [
-    (["--budget", "1.5", "--method", "xma2"], "error: budget: got 1.5; allowed: a fraction of PEs in [0, 1]"),
+    (["--budget", "1.5", "--method", "xma2"], "error: --budget: got '1.5'; allowed: a finite number in [0, 1]"),
     (["--budget", "0.5", "--method", "xbm"], "error: budget: got 0.5; allowed: only with --method xma2 (got --method xbm)"),
     (["--method", "xma", "--design", "designs/default.yaml"], "error: program: "),
     (["--method", "xma", "--task", "no_such_task"], "error: task: got 'no_such_task'"),

@@ -11,7 +11,7 @@ from ..core.errors import XbarError
 from ..core.program import Program
 from ..flows.adapting import adapt_config, adapt_task, backbone_summary, build_backbone, cell_diff
 from .common import print_json
-from .values import EPOCHS, SAMPLES, SEED, number, output_file
+from .values import EPOCHS, SAMPLES, SEED, integer, number, output_file
 
 
 def cmd_backbone(args: argparse.Namespace) -> int:
@@ -80,7 +80,7 @@ def add_adapt(sub) -> None:
     p.add_argument("--method", help="finetune, classifier, piggyback, xbm, xma or xma2")
     p.add_argument("--budget", type=number(0.0, 1.0), default=None,
                    help="xma2: fraction of the backbone's PEs it may reprogram (default 0.1)")
-    p.add_argument("--epochs", type=EPOCHS, default=5)
+    p.add_argument("--epochs", type=integer(0, 10000), default=5, help="0: no training (the method's initial state)")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the head, the masks and the shuffling")
     p.add_argument("--split-seed", type=SEED, default=0, help="seed of the task's train/test split")
     p.add_argument("--eval-limit", type=SAMPLES, default=None, help="evaluate N test samples (a fixed random subset)")

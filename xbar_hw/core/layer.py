@@ -13,7 +13,7 @@ import torch
 
 from .check import need_bool, need_dict, need_float, need_int, need_key, need_str, need_tensor
 from .design import Design
-from .errors import XbarError, field_error
+from .errors import XbarError, field_error, short
 from .mapping import fault_entries, layer_grid
 
 
@@ -114,7 +114,7 @@ def layer_from(prefix: str, lj: dict, tensors: dict, design: Design, where: str 
     dtypes, cell levels within the cell's levels, finite scales, faults on real cells."""
     need_dict(lj, where)
     name = need_str(need_key(lj, "name", where), f"{where}.name")
-    at = f"{where} layer {name}"
+    at = f"{where} layer {short(name)}"
     kind = need_str(need_key(lj, "kind", at), f"{at}.kind", ("conv", "linear"))
     k_in = need_int(need_key(lj, "k_in", at), f"{at}.k_in", 1, MAX_FEATURES)
     n_out = need_int(need_key(lj, "n_out", at), f"{at}.n_out", 1, MAX_FEATURES)

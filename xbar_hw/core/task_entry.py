@@ -20,7 +20,7 @@ import torch
 
 from .check import need_dict, need_key, need_list, need_str, need_tensor
 from .design import Design
-from .errors import field_error
+from .errors import field_error, short
 from .layer import LayerProgram, layer_from, layer_tensors
 
 
@@ -64,7 +64,7 @@ class TaskEntry:
         levels within the cell's levels, one bias per output)."""
         need_dict(doc, "program task")
         name = need_str(need_key(doc, "name", "program task"), "program task.name")
-        at = f"program task {name}"
+        at = f"program task {short(name)}"
 
         def names(key: str) -> list[str]:
             out = need_list(need_key(doc, key, at), f"{at}.{key}")
