@@ -75,7 +75,7 @@ def run_main(argv, capsys) -> tuple[int, str]:
     return code, err
 
 
-@settings(max_examples=240, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=240, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(case=st.sampled_from(FLAGS), data=st.data())
 def test_numeric_flags_out_of_range(tmp_path_factory, capsys, case, data):
     prefix, flag, lo, hi, is_int = case

@@ -69,7 +69,7 @@ class TaskEntry:
         def names(key: str) -> list[str]:
             out = need_list(need_key(doc, key, at), f"{at}.{key}")
             for n in out:
-                if n not in layers:
+                if not isinstance(n, str) or n not in layers:
                     raise field_error(f"{at}.{key}", n, f"a layer of the Program ({', '.join(layers)})")
             return out
 
