@@ -185,3 +185,26 @@ def test_scratch_buffers_are_reused():
     assert b.data_ptr() == a.data_ptr() and b.shape == (2, 3)
     c = fastpath.scratch("test", (10, 10), torch.float32, "cpu")
     assert c.shape == (10, 10)
+
+
+def test_chunks_on_worker_threads_equal_one_thread():
+    """Several intra-op threads share a layer's chunks out to worker threads: same outputs,
+    and the caller's thread count is left as it was."""
+    d = load_design(DESIGNS / "default.yaml")
+    torch.manual_seed(0)
+    model = build_model("resnet20", seed=0, in_channels=3, num_classes=10).eval()
+    prog = convert_to_program(model, d, torch.rand(4, 3, 16, 16))
+    net = set_path(build_network(prog), "crossbar")
+    x = torch.rand(3, 3, 16, 16)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with torch.no_grad():
+            one = net(x)
+        torch.set_num_threads(2)
+        with torch.no_grad():
+            two = net(x)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one, two)

@@ -40,7 +40,9 @@ Exactness, step by step (every value is an integer; each dtype is chosen by a bo
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -70,6 +72,51 @@ def scratch(name: str, shape: tuple, dtype: torch.dtype, device: torch.device) -
     if buf is None or buf.numel() < n:
         buf = pool[key] = torch.empty(n, dtype=dtype, device=device)
     return buf[:n].view(shape)
+
+
+_POOL: dict = {"threads": 0, "executor": None, "pid": None}
+_POOL_LOCK = threading.Lock()
+
+
+def _one_thread(barrier: threading.Barrier) -> None:
+    torch.set_num_threads(1)  # this worker's kernels run single-threaded
+    barrier.wait()
+
+
+def chunk_workers(n: int) -> ThreadPoolExecutor:
+    """``n`` persistent worker threads whose torch kernels run single-threaded.
+
+    Chunks are independent, so with n intra-op threads the chunks of a layer are shared out
+    to n workers (each a queue consumer) instead of splitting every small kernel n ways: no
+    barrier after each kernel, so a worker that the OS pauses (other jobs on the machine)
+    delays only its own chunk. ``torch.set_num_threads(1)`` in a worker sets that thread's
+    OpenMP and MKL threads; it also sets torch's default for threads not yet started, which
+    is put back here. A forked child (whose copy of the pool has no threads) starts its own."""
+    with _POOL_LOCK:
+        if _POOL["threads"] != n or _POOL["pid"] != os.getpid():
+            if _POOL["executor"] is not None and _POOL["pid"] == os.getpid():
+                _POOL["executor"].shutdown(wait=True)
+            executor = ThreadPoolExecutor(n, thread_name_prefix="xbar-chunks")
+            barrier = threading.Barrier(n + 1)
+            started = [executor.submit(_one_thread, barrier) for _ in range(n)]  # one per thread
+            barrier.wait()
+            for f in started:
+                f.result()
+            torch.set_num_threads(n)
+            _POOL.update(threads=n, executor=executor, pid=os.getpid())
+        return _POOL["executor"]
+
+
+def run_chunks(fn, ranges: list, device: torch.device) -> None:
+    """``fn(m0, m1)`` for every range: on :func:`chunk_workers` where torch has several
+    intra-op threads on a CPU and there are several chunks, else in this thread."""
+    n = torch.get_num_threads()
+    if n > 1 and len(ranges) > 1 and torch.device(device).type == "cpu":
+        for _ in chunk_workers(n).map(lambda r: fn(*r), ranges):
+            pass
+    else:
+        for m0, m1 in ranges:
+            fn(m0, m1)
 
 
 def int8_gemm_available(device: torch.device) -> bool:
@@ -258,13 +305,9 @@ class FastCrossbars:
         :meth:`chunks`."""
         T = self.T
         ranges = self.chunks(M, align)
-        if store is not None and not ranges:
-            return None
-        if store is None:
-            out = torch.empty(self.n_out, M, dtype=torch.float64, device=D.device)
-        else:
-            buf = scratch("chunk", (self.n_out, ranges[0][1] - ranges[0][0]), torch.float64, D.device)
-        for m0, m1 in ranges:
+        out = torch.empty(self.n_out, M, dtype=torch.float64, device=D.device) if store is None else None
+
+        def one(m0: int, m1: int) -> None:
             cols = D[:, m0 * T : m1 * T]
             acc = None
             for rb in range(len(self.row_blocks)):
@@ -273,23 +316,31 @@ class FastCrossbars:
                     acc = q if q.dtype == self.acc_dtype else q.to(self.acc_dtype)
                 else:
                     acc.add_(q)
-            chunk = out[:, m0:m1] if store is None else buf[:, : m1 - m0]
+            if store is None:
+                chunk = out[:, m0:m1]
+            else:  # a buffer of this thread's
+                chunk = scratch("chunk", (self.n_out, ranges[0][1] - ranges[0][0]), torch.float64, D.device)[:, : m1 - m0]
             self.shift_add(acc, chunk, self.neg_offset)
             if epilogue is not None:
                 chunk.mul_(epilogue[0]).add_(epilogue[1])
             if store is not None:
                 store(m0, m1, chunk)
-        return out if store is None else None
+
+        run_chunks(one, ranges, D.device)
+        return out
 
     def per_crossbar(self, D: torch.Tensor, M: int) -> torch.Tensor:
         """D [K, M*T] -> P of every row block's crossbars [n_rb, N, M] float64 (what a column
         mask acts on)."""
         T = self.T
         out = torch.empty(len(self.row_blocks), self.n_out, M, dtype=torch.float64, device=D.device)
-        for m0, m1 in self.chunks(M):
+
+        def one(m0: int, m1: int) -> None:
             cols = D[:, m0 * T : m1 * T]
             for rb in range(len(self.row_blocks)):
                 self.shift_add(self.codes(cols, rb), out[rb, :, m0:m1], self.neg_offset_rb[rb])
+
+        run_chunks(one, self.chunks(M), D.device)
         return out
 
 
