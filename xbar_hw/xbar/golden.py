@@ -11,6 +11,13 @@ Exactness: every column sum, ADC code and partial accumulation is an integer; th
 picks float32 only where the largest possible magnitude is below 2^24 (where float32
 represents every integer exactly) and float64 (exact below 2^53) otherwise; the final
 shift-add over slices always runs in float64.
+
+Two implementations of this arithmetic: ``CrossbarEngine.forward`` / ``per_crossbar`` here
+(the reference path, float bit-plane GEMMs on [T*M, K] rows; it also runs the analog path
+of chip instances: effective conductances, read noise, SAF correction) and
+``CrossbarEngine.fast`` (:mod:`xbar_hw.xbar.fastpath`: int8 GEMMs on CPUs, the ADC and
+shift-add as integer passes per cache-sized chunk), which :func:`crossbar_mvm` and the
+mapped layers use whenever there is no chip. The tests hold both to the spec reference.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ P[n] (``path``: ``crossbar`` = bit-planes through the golden crossbars and their
 lossless; ``auto`` = folded when the design is lossless, else crossbar), then the digital
 epilogue y = P * x_scale * w_scale[n] + bias[n] in float64. Both paths share the quantizer
 and the epilogue, so with a lossless ADC they agree bit for bit.
+
+Without a chip, the crossbar path runs on :mod:`xbar_hw.xbar.fastpath` (a conv layer:
+quantized into a reused buffer, digits gathered once from the channel-major padded input,
+the epilogue applied chunk by chunk and stored straight into the NCHW output); with a chip,
+on the engine's reference path. Both give the same values with the same roundings (tested).
 """
 
 from __future__ import annotations
@@ -96,7 +101,7 @@ class MappedLayer(nn.Module):
 
     def quantize_input(self, x: torch.Tensor) -> torch.Tensor:
         lo, hi = self.design.input_range
-        return (x / self.lp.x_scale).round_().clamp_(lo, hi)
+        return torch.clamp(torch.round(x / self.lp.x_scale), lo, hi)
 
     def use_crossbar(self) -> bool:
         if self.chip is not None or self.mask_codes is not None:
