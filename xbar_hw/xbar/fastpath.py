@@ -62,7 +62,9 @@ _SCRATCH = threading.local()
 def scratch(name: str, shape: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """A reused buffer of ``shape`` (uninitialized), one per name, dtype, device and thread:
     fresh multi-megabyte buffers cost a page fault per 4 KiB on every call. The same name
-    returns the same memory, so a caller holds a scratch tensor only until its next call."""
+    returns the same memory, so a caller holds a scratch tensor only until its next call.
+    Each buffer keeps the largest size asked for, for the life of its thread (ResNet-20 at
+    batch 64 on the default design: about 90 MB, most of it the digit columns)."""
     pool = _SCRATCH.__dict__.setdefault("pool", {})
     key = (name, dtype, torch.device(device))
     n = 1
