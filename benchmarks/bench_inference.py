@@ -3,10 +3,12 @@
 For the MNIST CNN (1x28x28) and a ResNet-20-sized net (3x32x32), in one run on the same
 batch: plain float torch; plain quantized torch (fake-quant: the same integer values in
 float conv/linear); the floor of the bit-plane work (per mapped layer, T * 2s float32
-matmuls [M, K] x [K, N] of the layer's real shapes, nothing else); our crossbar path
-(bit-planes through every crossbar's ADC); our folded path (exact integer product, used
-when the ADC is lossless); IR-drop-aware inference (every crossbar's exact G_eff, solved
-once per chip and timed apart, then the same engine). Prints JSON. Not a test.
+matmuls [M, K] x [K, N] of the layer's real shapes, nothing else), and the same floor in
+int8 (T * 2s ``torch._int_mm`` of the same shapes: the GEMM the fast path runs on CPUs);
+our crossbar path (bit-planes through every crossbar's ADC); our folded path (exact
+integer product, used when the ADC is lossless); IR-drop-aware inference (every
+crossbar's exact G_eff, solved once per chip and timed apart, then the engine's reference
+path). Prints JSON. Not a test.
 
     python benchmarks/bench_inference.py [--design designs/default.yaml] [--batch 32]
 """
@@ -61,6 +63,8 @@ def floor_fn(mapped, x, d):
     T, two_s = d.read_cycles, d.cols_per_logical
     split = [(torch.rand(shape), torch.rand(shape[1], n)) for shape, n in shapes]
     fused = [(torch.rand(T * shape[0], shape[1]), torch.rand(shape[1], two_s * n)) for shape, n in shapes]
+    split_i8 = [(torch.randint(0, 2, tuple(shape), dtype=torch.int8), torch.randint(0, 4, (shape[1], n), dtype=torch.int8))
+                for shape, n in shapes]
 
     def run_split():  # the issue's floor: T * 2s matmuls [M, K] x [K, N] per layer
         for a, b in split:
@@ -70,7 +74,12 @@ def floor_fn(mapped, x, d):
     def run_fused():  # the same multiplications as one GEMM [T*M, K] x [K, 2s*N] per layer
         for a, b in fused:
             torch.matmul(a, b)
-    return run_split, run_fused
+
+    def run_split_int8():  # the issue's floor in int8: T * 2s int8 GEMMs [M, K] x [K, N] per layer
+        for a, b in split_i8:
+            for _ in range(T * two_s):
+                torch._int_mm(a, b)
+    return run_split, run_fused, run_split_int8
 
 
 def bench(arch, kwargs, shape, design, batch, seed=0):
@@ -84,9 +93,10 @@ def bench(arch, kwargs, shape, design, batch, seed=0):
     with torch.no_grad():
         t_float = timeit(lambda: model(x))
         t_fq = timeit(lambda: fq(x))
-        run_split, run_fused = floor_fn(mapped, x, design)
+        run_split, run_fused, run_split_int8 = floor_fn(mapped, x, design)
         t_floor = timeit(run_split, repeat=3)
         t_fused = timeit(run_fused, repeat=3)
+        t_floor_i8 = timeit(run_split_int8, repeat=3)
         set_path(mapped, "crossbar")
         t_xbar = timeit(lambda: mapped(x), repeat=3)
         set_path(mapped, "folded")
@@ -101,9 +111,11 @@ def bench(arch, kwargs, shape, design, batch, seed=0):
         attach_chip(mapped, None)
     res.update({
         "float_s": t_float, "fake_quant_s": t_fq, "bitplane_floor_s": t_floor, "fused_gemm_floor_s": t_fused,
+        "bitplane_floor_int8_s": t_floor_i8,
         "crossbar_path_s": t_xbar, "folded_path_s": t_fold,
         "crossbar_images_per_s": batch / t_xbar,
         "crossbar_vs_floor": t_xbar / t_floor,
+        "crossbar_vs_int8_floor": t_xbar / t_floor_i8,
         "crossbar_vs_fused_gemm": t_xbar / t_fused,
         "crossbar_vs_float": t_xbar / t_float,
         "folded_vs_fake_quant": t_fold / t_fq,

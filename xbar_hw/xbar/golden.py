@@ -11,6 +11,13 @@ Exactness: every column sum, ADC code and partial accumulation is an integer; th
 picks float32 only where the largest possible magnitude is below 2^24 (where float32
 represents every integer exactly) and float64 (exact below 2^53) otherwise; the final
 shift-add over slices always runs in float64.
+
+Two implementations of this arithmetic: ``CrossbarEngine.forward`` / ``per_crossbar`` here
+(the reference path, float bit-plane GEMMs on [T*M, K] rows; it also runs the analog path
+of chip instances: effective conductances, read noise, SAF correction) and
+``CrossbarEngine.fast`` (:mod:`xbar_hw.xbar.fastpath`: int8 GEMMs on CPUs, the ADC and
+shift-add as integer passes per cache-sized chunk), which :func:`crossbar_mvm` and the
+mapped layers use whenever there is no chip. The tests hold both to the spec reference.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import torch
 from ..core.design import Design
 from ..core.errors import XbarError
 from ..core.mapping import layer_grid, layer_planes, map_weights
+from .fastpath import FastCrossbars
 
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
@@ -100,6 +108,9 @@ class CrossbarEngine:
         self.reads = [t.laid_out(self._column_layout, self._cell_layout) for t in chip.reads] if noise is not None else []
         self.uniform = bool((shifts == shifts[0]).all())
         acc_bound = self._adc_blocks(planes, chip is not None)
+        # the fast exact path (xbar_hw.xbar.fastpath) for the intended cells; a chip's cells
+        # and its SAF correction run on the path below
+        self.fast = None if chip is not None else FastCrossbars(planes, self.a_cols, self.row_blocks, design, n_out)
         T, v = design.read_cycles, design.inputs.dac_bits
         self.acc_dtype = _exact_dtype(max(acc_bound, 1) * ((1 << (T * v)) - 1))
         self.t_coef = torch.pow(2.0, torch.arange(T, dtype=torch.float64) * v).to(device)
@@ -121,7 +132,7 @@ class CrossbarEngine:
         two_s, L = design.cols_per_logical, design.logical_cols
         # per row block and used physical column: the ADC shift of the crossbar it sits in
         col_block = torch.arange(self.n_out * two_s, device=planes.device) // (L * two_s)
-        a_cols = self.shifts.view(self.n_cb, self.n_rb)[col_block, :].t()  # [n_rb, N*2s]
+        self.a_cols = a_cols = self.shifts.view(self.n_cb, self.n_rb)[col_block, :].t()  # [n_rb, N*2s]
         qmax = design.adc_max
         self.adc = []
         acc_bound = 0
@@ -286,11 +297,12 @@ def crossbar_mvm(levels: torch.Tensor, x: torch.Tensor, design: Design, adc_shif
     check_input_range(x, design)
     engine = CrossbarEngine(levels.unsqueeze(0), R, design.logical_cols, design, adc_shift)
     x_u = x.to(torch.int64) + design.input_offset
-    digits = input_digits(x_u, design, engine.dtype)
+    cols = engine.fast.columns_from_rows(x_u)
     if mask_codes is None:
-        return engine(digits).round().to(torch.int64)
+        return engine.fast(cols, x.shape[0]).t().round().to(torch.int64)
     codes = check_mask_codes(mask_codes, (design.logical_cols,), design)
-    return apply_column_masks(engine.per_crossbar(digits), codes.unsqueeze(0), design).round().to(torch.int64)
+    p_rb = engine.fast.per_crossbar(cols, x.shape[0]).transpose(1, 2)  # [1, B, L]
+    return apply_column_masks(p_rb, codes.unsqueeze(0), design).round().to(torch.int64)
 
 
 __all__ = ["CrossbarEngine", "apply_column_masks", "check_mask_codes", "crossbar_mvm", "map_weights", "input_digits", "check_input_range"]

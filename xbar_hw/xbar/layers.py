@@ -6,6 +6,11 @@ P[n] (``path``: ``crossbar`` = bit-planes through the golden crossbars and their
 lossless; ``auto`` = folded when the design is lossless, else crossbar), then the digital
 epilogue y = P * x_scale * w_scale[n] + bias[n] in float64. Both paths share the quantizer
 and the epilogue, so with a lossless ADC they agree bit for bit.
+
+Without a chip, the crossbar path runs on :mod:`xbar_hw.xbar.fastpath` (a conv layer:
+quantized into a reused buffer, digits gathered once from the channel-major padded input,
+the epilogue applied chunk by chunk and stored straight into the NCHW output); with a chip,
+on the engine's reference path. Both give the same values with the same roundings (tested).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from ..core.design import Design
 from ..core.errors import XbarError, field_error
 from ..core.layer import LayerProgram
 from ..core.mapping import layer_weights
+from .fastpath import scratch
 from .golden import (
     F32_EXACT,
     CrossbarEngine,
@@ -112,6 +118,9 @@ class MappedLayer(nn.Module):
     def crossbar_rows(self, rows: torch.Tensor) -> torch.Tensor:
         """Unsigned integer input rows [M, K] (offset applied) -> P [M, N] float64, in chunks
         that keep the bit-planes cache-sized."""
+        fast = self.engine.fast
+        if fast is not None:
+            return self.fast_product(fast.columns_from_rows(rows), rows.shape[0]).t()
         T = self.design.read_cycles
         width = max(self.lp.k_in, self.lp.n_out * self.design.cols_per_logical)
         step = max(1, CHUNK_ELEMENTS // (T * width))
@@ -122,6 +131,15 @@ class MappedLayer(nn.Module):
         for i in range(0, M, step):
             out[i : i + step] = self._rows_chunk(rows[i : i + step])
         return out
+
+    def fast_product(self, cols: torch.Tensor, M: int) -> torch.Tensor:
+        """Digit columns [K, M*T] (:mod:`xbar_hw.xbar.fastpath`) -> P [N, M] float64 on the
+        fast exact path, column masks included."""
+        fast = self.engine.fast
+        if self.mask_codes is None:
+            return fast(cols, M)
+        p_rb = fast.per_crossbar(cols, M).transpose(1, 2)  # [n_rb, M, N]
+        return apply_column_masks(p_rb, self._codes_rb, self.design).t()
 
     def _rows_chunk(self, rows: torch.Tensor) -> torch.Tensor:
         """Spec order: ADC -> shift-add -> SAF correction -> column mask -> sum over crossbars."""
@@ -213,6 +231,8 @@ class MappedConv2d(MappedLayer):
 
     @exact_float32
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.use_crossbar() and self.engine.fast is not None:
+            return self.fast_forward(x)
         x_int = self.quantize_input(x)
         if not self.use_crossbar():
             p = self.folded(self.padded_input(x_int),
@@ -222,6 +242,55 @@ class MappedConv2d(MappedLayer):
         ho, wo = self._out_hw(H, W)
         p = self.crossbar_rows(self.input_rows(x_int)).view(B, ho * wo, self.lp.n_out)
         return self.epilogue(p, 2).transpose(1, 2).reshape(B, self.lp.n_out, ho, wo)
+
+    def fast_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The crossbar path on :mod:`xbar_hw.xbar.fastpath`: quantize into a reused buffer,
+        digit columns, the crossbars with the epilogue chunk by chunk, one pass to float32
+        NCHW (the values and their rounding are those of :meth:`forward`'s other paths)."""
+        lo, hi = self.design.input_range
+        # (no gradient flows through the integer path, as on the other crossbar path)
+        q = torch.div(x.detach(), self.lp.x_scale, out=scratch("quantized", tuple(x.shape), x.dtype, x.device))
+        x_int = q.round_().clamp_(lo, hi)
+        B, _, H, W = x.shape
+        ho, wo = self._out_hw(H, W)
+        fast = self.engine.fast
+        cols = fast.columns_from_conv(self.conv_digits(x_int), self.kernel_size, self.stride, self.dilation)
+        N, P = self.lp.n_out, ho * wo
+        y = torch.empty(B, N, ho, wo, dtype=torch.float32, device=x.device)
+        if self.mask_codes is not None:
+            p = self.fast_product(cols, B * P).view(N, B, ho, wo)
+            y.transpose(0, 1).copy_(p * self.out_scale.view(-1, 1, 1, 1) + self.bias64.view(-1, 1, 1, 1))
+            return y
+        y3 = y.view(B, N, P)
+
+        def store(m0: int, m1: int, chunk: torch.Tensor) -> None:
+            # to float32 and NCHW: whole images, or a range inside one image
+            b0, p0 = divmod(m0, P)
+            if p0 == 0 and m1 - m0 >= P:
+                y3[b0 : b0 + (m1 - m0) // P].transpose(0, 1).copy_(chunk.view(N, -1, P))
+            else:
+                y3[b0, :, p0 : p0 + m1 - m0].copy_(chunk)
+
+        fast(cols, B * P, (self.out_scale.view(-1, 1), self.bias64.view(-1, 1)), store, align=P)
+        return y
+
+    def conv_digits(self, x_int: torch.Tensor) -> torch.Tensor:
+        """Integer inputs x [B, C, H, W] -> the fast path's digit planes of the padded input,
+        channel major [C, B, Hp, Wp, T]; a padded position carries x = 0."""
+        fast, d = self.engine.fast, self.design
+        B, C, H, W = x_int.shape
+        ph, pw = self.padding
+        if fast.int8 and fast.T == 1:
+            # one read: the digit is x_u itself (less 128 at dac_bits = 8), written straight
+            # from x in one pass (float to int8, NCHW to channel major)
+            shift = d.input_offset - fast.digit_offset
+            buf = scratch("digits", (C, B, H + 2 * ph, W + 2 * pw), torch.int8, x_int.device).fill_(shift)
+            buf[:, :, ph : ph + H, pw : pw + W].copy_((x_int + shift if shift else x_int).transpose(0, 1))
+            return buf.unsqueeze(-1)
+        buf = scratch("inputs", (C, B, H + 2 * ph, W + 2 * pw), int_dtype(d.inputs.bits), x_int.device)
+        buf.fill_(d.input_offset)
+        buf[:, :, ph : ph + H, pw : pw + W].copy_((x_int + d.input_offset).transpose(0, 1))
+        return fast.digits(buf)
 
     def input_rows(self, x_int: torch.Tensor) -> torch.Tensor:
         """The crossbar input vectors x_u [B * positions, K], K in (c_in, kh, kw) order: one
