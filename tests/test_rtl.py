@@ -31,6 +31,7 @@ from xbar_hw.core.mapping import (  # noqa: E402
 from xbar_hw.rtl import driver  # noqa: E402
 from xbar_hw.rtl.adc import Adc, AdcScheduler  # noqa: E402
 from xbar_hw.rtl.array import CrossbarArray  # noqa: E402
+from xbar_hw.rtl.macro import CrossbarMacro, cell_image, macro_name  # noqa: E402
 from xbar_hw.rtl.mask import ColumnMask  # noqa: E402
 from xbar_hw.rtl.params import default_mask_code, rtl_params  # noqa: E402
 from xbar_hw.rtl.pe import PeTile  # noqa: E402
@@ -446,7 +447,7 @@ def test_pe_matches_golden_and_cycle_model(design):
                  [[0] * design.logical_cols] * n]
     xs = [random_x(design, gen, "max"), random_x(design, gen), random_x(design, gen, "min")]
     colsums = [driver.colsums(lv, design) for lv in levels] if design.inputs.signed else None
-    dut = PeTile(design)
+    dut = PeTile(design, array="amaranth")
 
     async def tb(ctx, top):
         await program(ctx, dut, levels)
@@ -480,7 +481,7 @@ def test_pe_row_blocks_sum_into_groups():
     xin = torch.randint(0, 16, (K,), generator=gen)
     x = torch.stack([xin[(i % 2) * 16 : (i % 2) * 16 + 16] for i in range(4)])
     group, codes = [0, 0, 1, 1], _codes_cycle(d, gen)
-    dut = PeTile(d)
+    dut = PeTile(d, array="amaranth")
 
     async def tb(ctx, top):
         await program(ctx, dut, levels)
@@ -541,7 +542,7 @@ def test_pe_saf_correction(design):
             [[default_mask_code(design)] * design.logical_cols] * (n - 2)
     colsums = [driver.colsums(lv, design) for lv in intended] if design.inputs.signed else None
     xs = [random_x(design, gen, "max"), random_x(design, gen), random_x(design, gen, "min")]
-    dut = PeTile(design)
+    dut = PeTile(design, array="amaranth")
 
     async def tb(ctx, top):
         await program(ctx, dut, stored)
@@ -570,7 +571,7 @@ def test_pe_output_backpressure_and_back_to_back():
     levels = [random_levels(d, gen) for _ in range(4)]
     codes = _codes_cycle(d, gen)
     xs = [random_x(d, gen) for _ in range(3)]
-    dut = PeTile(d)
+    dut = PeTile(d, array="amaranth")
     rng = random.Random(4)
     pattern = [rng.random() < 0.4 for _ in range(200)]
 
@@ -618,7 +619,7 @@ def test_pe_reset_in_the_middle_of_a_computation():
     levels = [random_levels(d, gen) for _ in range(4)]
     codes = _codes_cycle(d, gen)
     x1, x2 = random_x(d, gen), random_x(d, gen)
-    dut = PeTile(d)
+    dut = PeTile(d, array="amaranth")
 
     async def tb(ctx, top):
         await program(ctx, dut, levels)
@@ -657,7 +658,7 @@ def test_pe_reprogramming_counts_changed_cells():
     old = [random_levels(d, gen) for _ in range(4)]
     new = [lv.clone() for lv in old]
     new[2] = random_levels(d, gen)
-    dut = PeTile(d)
+    dut = PeTile(d, array="amaranth")
     x = random_x(d, gen)
 
     async def tb(ctx, top):
@@ -692,7 +693,7 @@ def test_pe_ignores_config_writes_out_of_range():
            {"target": ConfigTarget.FAULT_ENTRY, "xbar": 2, "index": 60, "data": driver.pack_fault_entry(d, 0, 0, 9)},
            {"target": ConfigTarget.FAULT_ENTRY, "xbar": 2, "index": 0, "data": driver.pack_fault_entry(d, 0, 0, 0)},
            {"target": ConfigTarget.FAULT_COUNT, "xbar": 2, "index": 0, "data": 1}]
-    dut = PeTile(d)
+    dut = PeTile(d, array="amaranth")
 
     async def tb(ctx, top):
         await program(ctx, dut, levels)
@@ -736,7 +737,7 @@ def test_pe_random_geometries(case):
              for _ in range(n)]
     colsums = [driver.colsums(lv, design) for lv in levels] if design.inputs.signed else None
     x = random_x(design, gen)
-    dut = PeTile(design)
+    dut = PeTile(design, array="amaranth")
 
     async def tb(ctx, top):
         await program(ctx, dut, levels)
@@ -762,7 +763,7 @@ def test_pe_default_design_sparse_cells():
     levels[0][0] = random_levels(d, gen, "max+")[0]
     codes = _codes_cycle(d, gen)
     x = random_x(d, gen)
-    dut = PeTile(d)
+    dut = PeTile(d, array="amaranth")
 
     async def tb(ctx, top):
         for i in (0, n - 1):
@@ -830,6 +831,12 @@ def test_bad_designs_rejected_with_one_line_messages():
         PeTile(TINY, fault_entries=0)
     assert str(e.value) == "fault_entries: got 0; allowed: an integer in [1, 64] (crossbar.rows * logical columns)"
     with pytest.raises(XbarError) as e:
+        PeTile(TINY, array="spice")
+    assert str(e.value) == "array: got 'spice'; allowed: one of macro, amaranth"
+    with pytest.raises(XbarError) as e:
+        CrossbarMacro(TINY, index=4)
+    assert str(e.value) == "index: got 4; allowed: an integer in [0, 3] (pe.crossbars - 1)"
+    with pytest.raises(XbarError) as e:
         CrossbarArray({"crossbar": {"rows": 4}})
     assert str(e.value) == "design: got dict; allowed: an xbar_hw.Design"
     with pytest.raises(XbarError, match=r"^fault entry: got \(row 16, col 0, delta 1\); allowed: row in \[0, 15\]"):
@@ -844,10 +851,19 @@ def test_generate_tiny_verilog_compiles_and_is_deterministic(tmp_path):
 
     a = generate(TINY, tmp_path / "a")
     b = generate(TINY, tmp_path / "b")
-    for kind in ("verilog", "ports", "readme"):
+    for kind in ("verilog", "macro", "ports", "readme"):
         assert a[kind].read_bytes() == b[kind].read_bytes(), kind
     text = a["verilog"].read_text()
     assert "module xbar_pe_tiny(" in text
+    # every crossbar is a black-box instance of the macro, its position as INDEX; the
+    # macro's model is a file of its own and the tile holds no cell memory
+    assert macro_name(TINY) == "xbar_array_tiny" and a["macro"].name == "xbar_array_tiny.v"
+    assert text.count("xbar_array_tiny #(") == TINY.pe.crossbars and "module xbar_array_tiny" not in text
+    assert sorted(int(i) for i in re.findall(r"\.INDEX\(32'(?:sd|d|h)(\d+)\)", text)) == list(range(TINY.pe.crossbars))
+    assert "module xbar_array_tiny #(" in a["macro"].read_text()
+    readme = a["readme"].read_text()
+    assert "## The crossbar macro `xbar_array_tiny`" in readme and "+xbar_cells=DIR" in readme
+    assert json.loads(a["ports"].read_text())["macro"]["parameters"]["SUM_BITS"] == rtl_params(TINY).sum_bits
     assert str(tmp_path) not in text and "/work" not in text and "/home" not in text
     assert not re.search(r"\.py:\d+", text)  # no source locations
     ports = json.loads(a["ports"].read_text())["ports"]
@@ -859,8 +875,12 @@ def test_generate_tiny_verilog_compiles_and_is_deterministic(tmp_path):
             assert re.search(rf"\b(input|output)\b[^;]*\b{name}\b\s*;", text), name
     if shutil.which("iverilog") is None:
         pytest.skip("iverilog is not installed")
-    r = subprocess.run(["iverilog", "-g2012", "-o", "/dev/null", str(a["verilog"])], capture_output=True, text=True)
+    r = subprocess.run(["iverilog", "-g2005", "-o", "/dev/null", str(a["verilog"]), str(a["macro"])],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    # the tile alone names a module it does not define: the macro is a black box
+    r = subprocess.run(["iverilog", "-g2005", "-o", "/dev/null", str(a["verilog"])], capture_output=True, text=True)
+    assert r.returncode != 0 and "xbar_array_tiny" in r.stderr
 
 
 @pytest.mark.slow
@@ -872,8 +892,18 @@ def test_generate_shipped_designs_compile(tmp_path, name):
     paths = generate(load_design(DESIGNS / f"{name}.yaml"), tmp_path)
     if shutil.which("iverilog") is None:
         pytest.skip("iverilog is not installed")
-    r = subprocess.run(["iverilog", "-g2012", "-o", "/dev/null", str(paths["verilog"])], capture_output=True, text=True)
+    r = subprocess.run(["iverilog", "-g2005", "-o", "/dev/null", str(paths["verilog"]), str(paths["macro"])],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_cell_image_hand_worked():
+    """The backdoor load's hex line of a row: column c's level at bits c * cell_bits."""
+    lv = [[0] * TINY.crossbar.cols for _ in range(TINY.crossbar.rows)]
+    lv[0][0], lv[0][15], lv[1][1], lv[15][2] = 1, 3, 2, 3
+    lines = cell_image(lv, TINY).splitlines()
+    assert len(lines) == 16 and lines[0] == "c0000001" and lines[1] == "00000008" and lines[15] == "00000030"
+    assert lines[2:15] == ["00000000"] * 13
 
 
 def test_stats_counts_cells_per_component():
@@ -886,6 +916,8 @@ def test_stats_counts_cells_per_component():
         "control": 1, "array": n, "adc": n * A, "sched": n, "shift_add": n, "saf": n, "mask": n}
     assert comps["array"]["behavioural"] and not comps["adc"]["behavioural"]
     assert s["total"]["cells"] == sum(v["cells"] for k, v in comps.items() if k != "array")
-    assert all(v["cells"] > 0 for v in comps.values())
+    # the arrays are black boxes (no cells of their own); every other component has cells
+    assert comps["array"]["cells"] == 0 and comps["array"]["ff_bits"] == 0
+    assert all(v["cells"] > 0 for k, v in comps.items() if k != "array")
     # the shift-add holds one Horner accumulator per used physical column
     assert comps["shift_add"]["ff_bits"] == n * TINY.logical_cols * TINY.cols_per_logical * rtl_params(TINY).acc_bits

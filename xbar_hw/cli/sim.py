@@ -58,6 +58,8 @@ def print_cosim(r: dict) -> None:
           f"({'match' if r['cycles_match'] else 'MISMATCH'})")
     print(f"  counters {'ok' if r['counters']['ok'] else 'MISMATCH'}; {len(r['protocol_errors'])} protocol errors")
     print(f"  {r['vectors_per_second']} vectors/s streaming; simulator {r['sim_seconds']} s, total {r['total_seconds']} s")
+    for e in r.get("mismatch_columns", [])[:3]:
+        print(f"  {e['message']}")
     for e in r["mismatch_examples"][:3]:
         print(f"  vector {e['vector']} group {e['group']}: expected {e['expected']}, got {e['got']}")
     for e in r["protocol_errors"][:3]:
@@ -71,7 +73,7 @@ def cmd_cosim(args: argparse.Namespace) -> int:
     program = None if args.program == "random" else Program.load(args.program, design)
     r = cosim(design, program, seed=args.seed, task=args.task, layer=args.layer, vectors=args.vectors, sim=args.sim,
               build_dir=args.build_dir, backpressure=args.backpressure, reset_mid=args.reset_mid,
-              density=args.density)
+              density=args.density, backdoor=args.backdoor, macro_model=args.macro_model)
     if args.json:
         print_json(r)
     else:
@@ -106,6 +108,10 @@ def add_cosim(sub) -> None:
     p.add_argument("--reset-mid", action="store_true", help="first reset the tile in the middle of an MVM")
     p.add_argument("--density", type=number(0.0, 1.0), default=1.0,
                    help="random loads: fraction of non-zero weights (fewer cell writes on large designs; default 1)")
+    p.add_argument("--backdoor", action="store_true",
+                   help="the crossbar macro's model loads the cells from hex files (no prog writes: fast for large PEs)")
+    p.add_argument("--macro-model", default=None,
+                   help="a Verilog file of the crossbar macro to simulate instead of the generated model")
     add_reporting(p)
     p.set_defaults(func=cmd_cosim)
 

@@ -1,4 +1,9 @@
-"""Behavioural model of one ReRAM crossbar array (NOT synthesizable hardware).
+"""Behavioural model of one ReRAM crossbar array in Amaranth (NOT synthesizable hardware).
+
+The generated Verilog holds each crossbar as a black-box macro (:mod:`.macro`) simulated
+by a Verilog model; this Amaranth model is kept as the reference semantics of that
+macro's ports and for Amaranth's own simulator (``PeTile(design, array="amaranth")``:
+the tests of the tile in ``tests/test_rtl.py``), which cannot simulate a black box.
 
 The analog array is modelled by its integer contract (spec section 3): it holds the cell
 levels and, for the digit vector applied to its rows, gives the column sums

@@ -1,9 +1,12 @@
 """The PE tile: ``pe.crossbars`` crossbars with their periphery and a control FSM.
 
-Per crossbar n (0 .. N-1, N = pe.crossbars): a behavioural :class:`CrossbarArray`, A ADCs
+Per crossbar n (0 .. N-1, N = pe.crossbars): the crossbar array, A ADCs
 and their :class:`AdcScheduler`, a :class:`ShiftAdd`, a :class:`SafCorrector` and a
 :class:`ColumnMask`, in the spec's order ADC -> shift-add -> SAF correction -> mask; then
-the sum over the crossbars of one output group.
+the sum over the crossbars of one output group. The array is the black-box macro
+(:class:`.macro.CrossbarMacro`, ``array="macro"``: what the Verilog holds, simulated with
+the macro's Verilog model) or the Amaranth model (:class:`.array.CrossbarArray`,
+``array="amaranth"``: for Amaranth's own simulator, which cannot run a black box).
 
 How a layer maps onto the tile. :func:`xbar_hw.core.mapping.map_layer` numbers a layer's
 crossbars ``cb * n_rb + rb`` (column block cb, row block rb). Crossbar n of the tile takes
@@ -54,8 +57,10 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..core.design import Design
+from ..core.errors import XbarError
 from .adc import Adc, AdcScheduler
 from .array import CrossbarArray
+from .macro import CrossbarMacro
 from .mask import ColumnMask
 from .params import COUNTER_BITS, component_params
 from .saf import SafCorrector, fault_entry_layout
@@ -130,11 +135,19 @@ class PeTile(wiring.Component):
       conversions  Out 32: ADC conversions since reset (all crossbars)
 
     ``fault_entries``: depth of each crossbar's fault table (default R * L: any fault map fits).
+    ``array``: "macro" (each crossbar a black-box instance of the macro) or "amaranth"
+    (the Amaranth model, for Amaranth's simulator).
     """
 
-    def __init__(self, design: Design, fault_entries: int | None = None):
+    ARRAYS = {"macro": CrossbarMacro, "amaranth": CrossbarArray}
+
+    def __init__(self, design: Design, fault_entries: int | None = None, array: str = "macro"):
         self.design = design
         self.params = p = component_params(self, design, fault_entries)
+        if array not in self.ARRAYS:
+            self._MustUse__used = True
+            raise XbarError(f"array: got {array!r}; allowed: one of {', '.join(self.ARRAYS)}")
+        self.array = array
         self.layouts = layouts(p)
         super().__init__({
             "x": In(input_stream(p)),
@@ -170,7 +183,8 @@ class PeTile(wiring.Component):
         column mask, ADCs; its input register and its masked-result register. Returns its
         (conversion cycles per read, fault entries in use, conversions this cycle)."""
         d = self.design
-        array, sched = CrossbarArray(d), AdcScheduler(d)
+        array = CrossbarMacro(d, n) if self.array == "macro" else CrossbarArray(d)
+        sched = AdcScheduler(d)
         shadd, saf, mask = ShiftAdd(d), SafCorrector(d, self.params.fault_entries), ColumnMask(d)
         m.submodules[f"xbar{n}_array"] = array
         m.submodules[f"xbar{n}_sched"] = sched
@@ -189,7 +203,7 @@ class PeTile(wiring.Component):
                 m.d.sync += c.x_u[n][r].eq(xr ^ (1 << (p.input_bits - 1)) if p.signed else xr)
         return sched.n_conv, saf.count, Mux(c.converting, sched.valid, 0)
 
-    def _array(self, m: Module, c: _Control, n: int, array: CrossbarArray) -> None:
+    def _array(self, m: Module, c: _Control, n: int, array) -> None:
         """The array's programming port and counters; its rows: the digit of read t, most
         significant first. The array samples its column sums into the sample-and-hold when
         the FSM says, and the new digits (a new x at the input beat, the next read at a

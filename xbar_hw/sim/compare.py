@@ -44,6 +44,7 @@ def beat_report(load: TileLoad, expected: torch.Tensor, mvm: dict | None, expect
     ``errors``."""
     V, G = load.vectors, load.groups
     mismatches, examples, cycles, ii, stall_total = 0, [], [], [], 0
+    columns: dict[tuple[int, int], dict] = {}
     if mvm is None:
         errors.append("no MVM result (the script did not finish)")
         mismatches = V * G
@@ -60,6 +61,8 @@ def beat_report(load: TileLoad, expected: torch.Tensor, mvm: dict | None, expect
                 beat = got[g] if g < len(got) else None
                 ok = beat is not None and beat[1] == g and bool(beat[2]) == (g == G - 1) and beat[3] == exp[i][g]
                 if not ok:
+                    if beat is not None and beat[1] == g:
+                        _column_mismatches(columns, i, g, exp[i][g], beat[3])
                     mismatches += 1
                     if len(examples) < EXAMPLES:
                         examples.append({"vector": i, "group": g, "expected": exp[i][g],
@@ -72,6 +75,7 @@ def beat_report(load: TileLoad, expected: torch.Tensor, mvm: dict | None, expect
     return {
         "mismatches": mismatches,
         "mismatch_examples": examples,
+        "mismatch_columns": column_report(load, columns),
         "cycles_per_mvm": max(cycles) if cycles else None,
         "cycles_per_mvm_measured": sorted(set(cycles)),
         "cycles_expected": expected_cycles,
@@ -79,6 +83,32 @@ def beat_report(load: TileLoad, expected: torch.Tensor, mvm: dict | None, expect
         "initiation_interval": sorted(set(ii)) if backpressure == 0 else None,
         "stall_cycles": stall_total,
     }
+
+
+def _column_mismatches(columns: dict, vector: int, group: int, expected: list, got: list) -> None:
+    """Record the logical columns of one output beat that differ."""
+    for j, (e, v) in enumerate(zip(expected, got)):
+        if e != v:
+            rec = columns.setdefault((group, j), {"vectors": 0, "first": {"vector": vector, "expected": e, "got": v}})
+            rec["vectors"] += 1
+
+
+def column_report(load: TileLoad, columns: dict) -> list[dict]:
+    """Where the mismatching outputs come from: per output group and logical column, the
+    PE, the crossbars that sum into it (tile positions), its physical columns, how many
+    vectors differ and the first of them, as one message each."""
+    d, out = load.design, []
+    pe = load.source.get("pe", 0)
+    for (g, j), rec in sorted(columns.items()):
+        xbars = [n for n in range(d.pe.crossbars) if load.group[n] == g]
+        phys = [j * d.cols_per_logical, (j + 1) * d.cols_per_logical - 1]
+        f = rec["first"]
+        where = f"crossbar {xbars[0]}" if len(xbars) == 1 else f"crossbars {', '.join(map(str, xbars))} (output group {g})"
+        msg = (f"PE {pe} {where} logical column {j} (physical columns {phys[0]}-{phys[1]}): {rec['vectors']} of "
+               f"{load.vectors} vectors differ; vector {f['vector']}: expected {f['expected']}, got {f['got']}")
+        out.append({"pe": pe, "group": g, "crossbars": xbars, "column": j, "physical_columns": phys, **rec,
+                    "message": msg})
+    return out
 
 
 def counter_report(load: TileLoad, counters: list[dict], prog: list, reset_mid: bool) -> dict:

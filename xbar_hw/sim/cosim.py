@@ -8,7 +8,10 @@ The steps, each in its own module:
   (:mod:`.inputs`), or a seeded random load that exercises every corner of the datapath;
 - the golden output of each beat (:mod:`.golden_pe`);
 - the ``prog`` and ``cfg`` beats and the testbench's script (:mod:`.script`), run in the
-  simulator (:mod:`.runner`, :mod:`.xbar_pe_tb`);
+  simulator (:mod:`.runner`, :mod:`.xbar_pe_tb`) on the tile's Verilog and the crossbar
+  macro's model (the generated one or a user's); the cells are written through ``prog``
+  (the front door, counted by the write counters) or, with ``backdoor``, loaded by the
+  macro model from hex files (no cell writes: large loads in no time);
 - the comparison: every beat, cycles per MVM against
   :func:`xbar_hw.core.cycles.cycles_per_mvm`, the event counters, the reset, the monitors,
   and what the load covers (:mod:`.compare`).
@@ -26,6 +29,7 @@ from ..core.cycles import cycles_per_mvm
 from ..core.design import Design
 from ..core.errors import field_error
 from ..core.io import fresh_folder
+from ..rtl.macro import cell_image
 from ..rtl.params import rtl_params
 from .compare import check_against_layer, compare, coverage
 from .golden_pe import golden_beats
@@ -46,9 +50,12 @@ def _check_int(name: str, value, lo: int) -> int:
     return value
 
 
-def _check_arguments(design: Design, program, seed, task, layer, vectors, sim, backpressure, density) -> None:
+def _check_arguments(design: Design, program, seed, task, layer, vectors, sim, backpressure, density,
+                     macro_model) -> None:
     """One-line XbarErrors for every argument of :func:`cosim`, before anything runs."""
     rtl_params(design)  # a design the RTL cannot build
+    if macro_model is not None and not Path(macro_model).is_file():
+        raise field_error("macro_model", str(macro_model), "a Verilog file of the crossbar macro's model")
     _check_int("seed", seed, 0)
     _check_int("vectors", vectors, 1)
     if isinstance(backpressure, bool) or not isinstance(backpressure, (int, float)) or not 0 <= backpressure < 1:
@@ -68,9 +75,10 @@ def _check_arguments(design: Design, program, seed, task, layer, vectors, sim, b
 
 
 def _stimulus(load: TileLoad, exp_cycles: int, reset_mid: bool, backpressure: float, seed: int,
-              event_driven: bool) -> tuple[dict, list, list]:
-    """The testbench's stimulus (script, cycle budget, driver settings), prog and cfg beats."""
-    prog, cfg = prog_beats(load), cfg_beats(load)
+              event_driven: bool, backdoor: bool = False) -> tuple[dict, list, list]:
+    """The testbench's stimulus (script, cycle budget, driver settings), prog and cfg beats
+    (no prog beats with ``backdoor``)."""
+    prog, cfg = ([] if backdoor else prog_beats(load)), cfg_beats(load)
     script = build_script(load, prog, cfg, exp_cycles, reset_mid)
     stall_factor = 1 + (20 * backpressure / (1 - backpressure) if backpressure else 0)
     max_cycles = 2 * (len(prog) + 2 * len(cfg) + (load.vectors + 2) * int(exp_cycles * stall_factor + 4)) + 10_000
@@ -94,7 +102,7 @@ def _timings(results: dict, rtl_seconds: float, vectors: int, t_start: float) ->
 
 def cosim(design, program=None, seed: int = 0, task: str | None = None, layer: str | None = None, vectors: int = 16,
           sim: str = "icarus", build_dir=None, *, backpressure: float = 0.0, reset_mid: bool = False,
-          density: float = 1.0, event_driven: bool = True) -> dict:
+          density: float = 1.0, event_driven: bool = True, backdoor: bool = False, macro_model=None) -> dict:
     """Co-simulate the PE tile of ``design`` against the golden model (module docstring).
 
     ``program``: None (a seeded random load) or a Program for ``design``; ``task`` and
@@ -103,7 +111,10 @@ def cosim(design, program=None, seed: int = 0, task: str | None = None, layer: s
     and the run files go (default: a folder per design under the system's temp folder);
     ``backpressure``: chance per cycle that the output sink holds ready low; ``reset_mid``:
     first reset the tile in the middle of an MVM (nothing may come out, the cells must stay);
-    ``density``: the fraction of non-zero weights of a random load (fewer cell writes).
+    ``density``: the fraction of non-zero weights of a random load (fewer cell writes);
+    ``backdoor``: the macro model loads the cells from hex files instead of ``prog`` writes;
+    ``macro_model``: a Verilog file of the crossbar macro (module docstring of
+    :mod:`xbar_hw.rtl.macro`) to simulate instead of the generated model.
 
     Returns {"vectors", "mismatches", "cycles_per_mvm", "cycles_expected", "cycles_match",
     "sim_seconds", "vectors_per_second", "ok", ...}; "ok" is false on any mismatching beat,
@@ -111,7 +122,7 @@ def cosim(design, program=None, seed: int = 0, task: str | None = None, layer: s
     """
     t_start = time.perf_counter()
     design = as_design(design)
-    _check_arguments(design, program, seed, task, layer, vectors, sim, backpressure, density)
+    _check_arguments(design, program, seed, task, layer, vectors, sim, backpressure, density, macro_model)
     if program is None:
         load, ctx = random_load(design, seed, vectors, density), None
     else:
@@ -119,14 +130,17 @@ def cosim(design, program=None, seed: int = 0, task: str | None = None, layer: s
     expected = golden_beats(load)
     layer_check = check_against_layer(load, expected, ctx) if ctx is not None else None
     exp_cycles = cycles_per_mvm(design, gated=load.gated(), n_faults=[len(f) for f in load.faults], groups=load.groups)
-    stimulus, prog, cfg = _stimulus(load, exp_cycles, reset_mid, backpressure, seed, event_driven)
+    stimulus, prog, cfg = _stimulus(load, exp_cycles, reset_mid, backpressure, seed, event_driven, backdoor)
+    images = [cell_image(lv.tolist(), design) for lv in load.stored] if backdoor else None
 
     build_dir = Path(build_dir) if build_dir is not None else default_build_dir(design)
     t_rtl = time.perf_counter()
     with fresh_folder(build_dir):
         rtl = build_rtl(design, build_dir)
+        if macro_model is not None:
+            rtl["macro"] = Path(macro_model).resolve()
         rtl_seconds = time.perf_counter() - t_rtl
-        results = run_testbench(rtl, build_dir, sim, stimulus, seed)
+        results = run_testbench(rtl, build_dir, sim, stimulus, seed, images)
     results["ports"] = str(rtl["ports"])
     report = compare(load, expected, results, exp_cycles, prog, cfg, reset_mid, backpressure)
 
@@ -141,7 +155,8 @@ def cosim(design, program=None, seed: int = 0, task: str | None = None, layer: s
         "groups": load.groups, "gated": load.gated(), "fault_entries": [len(f) for f in load.faults],
         "shifts": load.shifts, "golden_vs_layer": layer_check, "coverage": covered,
         "backpressure": backpressure, "reset_mid": reset_mid, "density": density if program is None else None,
-        "prog_beats": len(prog), "cfg_beats": len(cfg),
+        "prog_beats": len(prog), "cfg_beats": len(cfg), "backdoor": bool(backdoor),
+        "macro_model": None if macro_model is None else str(macro_model),
         **_timings(results, rtl_seconds, vectors, t_start),
         "build_dir": str(build_dir),
         "ok": bool(ok),

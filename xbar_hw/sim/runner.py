@@ -3,11 +3,13 @@ on Icarus or Verilator (through ``cocotb_tools.runner``).
 
 Build folder layout::
 
-    <build_dir>/rtl/          xbar_pe_<name>.v, .ports.json, README.md (rewritten only when
-                              the Verilog changes, so the simulator builds are reused)
+    <build_dir>/rtl/          xbar_pe_<name>.v, xbar_array_<name>.v (the crossbar macro's
+                              model), .ports.json, README.md (rewritten only when the
+                              Verilog changes, so the simulator builds are reused)
     <build_dir>/icarus/       sim.vvp          (Icarus build)
     <build_dir>/verilator/    Vtop..., binary  (Verilator build)
-    <build_dir>/run-<sim>/    stimulus.json in, results.json and sim.log out
+    <build_dir>/run-<sim>/    stimulus.json in (and cells/xbar<n>.hex for a backdoor load),
+                              results.json and sim.log out
 
 The testbench modules (``xbar_pe_tb``, ``xbar_streams``, ``xbar_layout``) are imported
 by the simulator's Python as top-level modules from this folder, so that the simulator
@@ -32,6 +34,7 @@ from ..core.design import Design
 from ..core.errors import XbarError
 from ..core.io import atomic_dir, atomic_path
 from ..rtl.generate import generate, top_name
+from ..rtl.macro import PLUSARG, macro_name
 
 SIMS = ("icarus", "verilator")
 SIM_DIR = Path(__file__).resolve().parent
@@ -130,15 +133,17 @@ LINT_WAIVERS_WALL = {
 
 
 def lint(verilog: str | Path, top: str, wall: bool = False) -> list[str]:
-    """``verilator --lint-only`` on generated Verilog with :data:`LINT_WAIVERS` (with ``wall``,
-    ``-Wall`` and :data:`LINT_WAIVERS_WALL`): the warnings and errors left, one per line
-    (empty: clean). Raises XbarError, saying how to install it, without Verilator."""
+    """``verilator --lint-only`` on generated Verilog, with the crossbar macro's model
+    (``xbar_array_*.v`` beside it), with :data:`LINT_WAIVERS` (with ``wall``, ``-Wall`` and
+    :data:`LINT_WAIVERS_WALL`): the warnings and errors left, one per line (empty: clean).
+    Raises XbarError, saying how to install it, without Verilator."""
     exe = _verilator_bin()
     if exe is None:
         raise _missing("verilator", "verilator is not installed")
     waivers = LINT_WAIVERS_WALL if wall else LINT_WAIVERS
+    macros = sorted(str(p) for p in Path(verilog).parent.glob("xbar_array_*.v"))
     args = [str(exe), "--lint-only", *(["-Wall"] if wall else []), *(f"-Wno-{w}" for w in waivers),
-            "--top-module", top, str(verilog)]
+            "--top-module", top, str(verilog), *macros]
     res = subprocess.run(args, capture_output=True, text=True, timeout=600)
     return [line for line in (res.stdout + res.stderr).splitlines() if line.startswith("%")]
 
@@ -160,16 +165,17 @@ def build_rtl(design: Design, build_dir: str | Path, fault_entries: int | None =
     """The Verilog, port map and README of ``design`` under ``<build_dir>/rtl``. Generation
     is skipped when the folder holds them for the same design, RTL sources and Amaranth;
     the Verilog file is rewritten only when its text changes (so simulator builds are
-    reused). Returns {"top", "verilog", "ports", "readme", "seconds", "generated"}."""
+    reused). Returns {"top", "verilog", "macro" (the crossbar macro's model), "ports",
+    "readme", "seconds", "generated"}."""
 
     t0 = time.perf_counter()
     out = Path(build_dir) / "rtl"
     name = top_name(design)
-    paths = {"top": name, "verilog": out / f"{name}.v", "ports": out / f"{name}.ports.json",
-             "readme": out / "README.md"}
+    paths = {"top": name, "verilog": out / f"{name}.v", "macro": out / f"{macro_name(design)}.v",
+             "ports": out / f"{name}.ports.json", "readme": out / "README.md"}
     key = _rtl_key(design, fault_entries)
     stamp = out / "xbar_rtl.stamp"
-    if stamp.is_file() and stamp.read_text() == key and all(paths[k].is_file() for k in ("verilog", "ports")):
+    if stamp.is_file() and stamp.read_text() == key and all(paths[k].is_file() for k in ("verilog", "macro", "ports")):
         return {**paths, "seconds": time.perf_counter() - t0, "generated": False}
     staging = Path(build_dir) / "rtl.new"
     if staging.exists():
@@ -181,7 +187,7 @@ def build_rtl(design: Design, build_dir: str | Path, fault_entries: int | None =
             stamp.unlink()  # the folder is stamped again only once every file is in
         for kind, p in new.items():
             target = out / p.name
-            if kind == "verilog" and target.is_file() and target.read_bytes() == p.read_bytes():
+            if kind in ("verilog", "macro") and target.is_file() and target.read_bytes() == p.read_bytes():
                 continue
             with atomic_path(target) as tmp:
                 shutil.copyfile(p, tmp)
@@ -219,8 +225,10 @@ def _sim_environment(paths: list[str], makeflags: str | None = None):
             sys.path.remove(str(SIM_DIR))
 
 
-def _stamp(verilog: Path, sim: str, args: list[str]) -> str:
-    h = hashlib.sha256(verilog.read_bytes())
+def _stamp(sources: list[Path], sim: str, args: list[str]) -> str:
+    h = hashlib.sha256()
+    for src in sources:
+        h.update(hashlib.sha256(Path(src).read_bytes()).digest())
     h.update(json.dumps([sim, args, TIMESCALE]).encode())
     return h.hexdigest()
 
@@ -236,14 +244,16 @@ def _run_runner(fn, log: Path, what: str):
 
 
 def build_simulator(rtl: dict, build_dir: str | Path, sim: str) -> dict:
-    """Compile the Verilog for ``sim`` under ``<build_dir>/<sim>``, unless that build is
-    already there for the same Verilog. Returns {"dir", "seconds", "cached"}."""
+    """Compile the tile's Verilog and the crossbar macro's model (``rtl["macro"]``: the
+    generated one, or a user's) for ``sim`` under ``<build_dir>/<sim>``, unless that build
+    is already there for the same sources. Returns {"dir", "seconds", "cached"}."""
     from cocotb_tools.runner import get_runner
 
     paths = simulator_paths(sim)
     sim_build = Path(build_dir).resolve() / sim
     args = BUILD_ARGS[sim]
-    stamp = _stamp(rtl["verilog"], sim, args)
+    sources = [Path(rtl["verilog"]), Path(rtl["macro"])]
+    stamp = _stamp(sources, sim, args)
     stamp_file = sim_build / "xbar_build.stamp"
     product = sim_build / ("sim.vvp" if sim == "icarus" else rtl["top"])
     if stamp_file.is_file() and stamp_file.read_text() == stamp and product.is_file():
@@ -257,17 +267,20 @@ def build_simulator(rtl: dict, build_dir: str | Path, sim: str) -> dict:
     with atomic_dir(sim_build) as tmp, _sim_environment(paths, VERILATOR_MAKEFLAGS if sim == "verilator" else None):
         log = tmp / "build.log"
         runner = get_runner(sim)
-        _run_runner(lambda: runner.build(sources=[rtl["verilog"]], hdl_toplevel=rtl["top"], build_dir=tmp,
+        _run_runner(lambda: runner.build(sources=sources, hdl_toplevel=rtl["top"], build_dir=tmp,
                                          build_args=args, timescale=TIMESCALE, always=True, log_file=log),
                     log, f"{sim} build of {rtl['verilog']}")
         (tmp / "xbar_build.stamp").write_text(stamp)
     return {"dir": sim_build, "seconds": time.perf_counter() - t0, "cached": False}
 
 
-def run_testbench(rtl: dict, build_dir: str | Path, sim: str, stimulus: dict, seed: int = 0) -> dict:
+def run_testbench(rtl: dict, build_dir: str | Path, sim: str, stimulus: dict, seed: int = 0,
+                  cell_images: list[str] | None = None) -> dict:
     """Write ``stimulus`` (the testbench's script, see :mod:`.xbar_pe_tb`) to
     ``<build_dir>/run-<sim>/stimulus.json``, run the testbench there, return the parsed
-    ``results.json`` with "sim_seconds" (the simulator process, start to end), "build"."""
+    ``results.json`` with "sim_seconds" (the simulator process, start to end), "build".
+    ``cell_images``: the backdoor load, one hex text per crossbar (:func:`xbar_hw.rtl.macro.cell_image`),
+    written to ``run-<sim>/cells/xbar<n>.hex`` and named to the macro model by plusarg."""
     from cocotb_tools.runner import get_runner
 
     built = build_simulator(rtl, build_dir, sim)
@@ -279,6 +292,14 @@ def run_testbench(rtl: dict, build_dir: str | Path, sim: str, stimulus: dict, se
             (run_dir / name).unlink()
     doc = dict(stimulus, ports=str(Path(rtl["ports"]).resolve()))
     (run_dir / "stimulus.json").write_text(json.dumps(doc))
+    plusargs = []
+    cells = run_dir / "cells"
+    shutil.rmtree(cells, ignore_errors=True)
+    if cell_images is not None:
+        cells.mkdir()
+        for n, text in enumerate(cell_images):
+            (cells / f"xbar{n}.hex").write_text(text)
+        plusargs.append(f"+{PLUSARG}={cells}")
     log = run_dir / "sim.log"
     env = {
         "XBAR_COSIM_RUN": str(run_dir),
@@ -292,7 +313,7 @@ def run_testbench(rtl: dict, build_dir: str | Path, sim: str, stimulus: dict, se
         runner = get_runner(sim)
         _run_runner(lambda: runner.test(test_module=TB_MODULE, hdl_toplevel=rtl["top"], hdl_toplevel_lang="verilog", build_dir=built["dir"],
                                         test_dir=run_dir, extra_env=env, results_xml=str(run_dir / "results.xml"),
-                                        log_file=log, seed=seed),
+                                        log_file=log, seed=seed, plusargs=plusargs),
                     log, f"{sim} simulation")
     seconds = time.perf_counter() - t0
     res = run_dir / "results.json"
