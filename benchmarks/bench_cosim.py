@@ -7,15 +7,16 @@ beat compared bit for bit with the golden model). "vectors_per_second" counts th
 streaming phase only (MVMs back to back, inside the simulator); "sim_seconds" is the
 whole simulator process (start-up, cell writes, configuration, MVMs); the Verilog
 generation and the simulator build are timed apart (a build folder is reused when the
-Verilog is unchanged: run twice to see warm numbers). The default design (8 crossbars of
-128 x 128) writes its cells through the ``prog`` stream, one per clock cycle, and Icarus
-spends tens of milliseconds on each write there (every write re-evaluates the array's
-column sums): it gets a sparse load (``--default-density``, the fraction of non-zero
-weights) and few vectors.
+Verilog is unchanged: run twice to see warm numbers; ``--fresh`` removes the build folders
+first, so that the simulator builds are timed). The crossbars are black-box macros
+simulated by their Verilog model; tiny writes its cells through the ``prog`` stream, the
+default design (8 crossbars of 128 x 128, every cell) loads them through the macro
+model's backdoor (``--default-load prog`` writes them, one per clock cycle).
 Prints JSON. Not a test.
 
-    python benchmarks/bench_cosim.py [--tiny-vectors 200] [--default-vectors 2]
-        [--default-density 0.003] [--skip-default] [--sims icarus,verilator] [--build-dir DIR]
+    python benchmarks/bench_cosim.py [--tiny-vectors 200] [--default-vectors 100]
+        [--default-density 1.0] [--default-load backdoor|prog] [--skip-default]
+        [--sims icarus,verilator] [--build-dir DIR] [--fresh]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -36,14 +38,15 @@ from xbar_hw.sim.cosim import cosim
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one(design, sim: str, vectors: int, build_dir: Path, density: float, seed: int) -> dict:
+def one(design, sim: str, vectors: int, build_dir: Path, density: float, seed: int, backdoor: bool = False) -> dict:
     t = time.perf_counter()
-    r = cosim(design, seed=seed, vectors=vectors, sim=sim, build_dir=build_dir, density=density)
+    r = cosim(design, seed=seed, vectors=vectors, sim=sim, build_dir=build_dir, density=density, backdoor=backdoor)
     phases = mvm_phases(design, gated=r["gated"], n_faults=r["fault_entries"], groups=r["groups"])
     return {
         "sim": sim,
         "vectors": vectors,
         "density": density,
+        "load": "backdoor" if backdoor else "prog",
         "ok": r["ok"],
         "mismatches": r["mismatches"],
         "cycles_per_mvm_measured": r["cycles_per_mvm_measured"],
@@ -65,8 +68,10 @@ def one(design, sim: str, vectors: int, build_dir: Path, density: float, seed: i
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiny-vectors", type=int, default=200)
-    ap.add_argument("--default-vectors", type=int, default=2)
-    ap.add_argument("--default-density", type=float, default=0.003)
+    ap.add_argument("--default-vectors", type=int, default=100)
+    ap.add_argument("--default-density", type=float, default=1.0)
+    ap.add_argument("--default-load", choices=("backdoor", "prog"), default="backdoor")
+    ap.add_argument("--fresh", action="store_true", help="remove the build folders first (time the builds)")
     ap.add_argument("--skip-default", action="store_true")
     ap.add_argument("--sims", default="icarus,verilator")
     ap.add_argument("--build-dir", default=None, help="default: a folder under the system's temp folder")
@@ -77,17 +82,20 @@ def main() -> None:
     sims = [s for s in args.sims.split(",") if s]
     doc = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
            "simulators": {s: runner.available(s) for s in sims}, "designs": {}}
-    cases = [("tiny", args.tiny_vectors, 1.0)]
+    cases = [("tiny", args.tiny_vectors, 1.0, False)]
     if not args.skip_default:
-        cases.append(("default", args.default_vectors, args.default_density))
-    for name, vectors, density in cases:
+        cases.append(("default", args.default_vectors, args.default_density, args.default_load == "backdoor"))
+    if args.fresh:
+        for name, *_ in cases:
+            shutil.rmtree(root / name, ignore_errors=True)
+    for name, vectors, density, backdoor in cases:
         design = load_design(ROOT / "designs" / f"{name}.yaml")
         entry = {"cycles_per_mvm_ungated": cycles_per_mvm(design), "settle_cycles": design.settle_cycles, "runs": {}}
         for sim in sims:
             if not doc["simulators"][sim]:
                 entry["runs"][sim] = {"skipped": f"{sim} is not installed ({runner.INSTALL[sim]})"}
                 continue
-            entry["runs"][sim] = one(design, sim, vectors, root / name, density, args.seed)
+            entry["runs"][sim] = one(design, sim, vectors, root / name, density, args.seed, backdoor)
         doc["designs"][name] = entry
     print(json.dumps(doc, indent=2))
 

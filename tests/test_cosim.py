@@ -34,7 +34,7 @@ from xbar_hw.sim.golden_pe import golden_beats  # noqa: E402
 from xbar_hw.sim.loads import random_load  # noqa: E402
 from xbar_hw.sim.script import build_script, cfg_beats, prog_beats  # noqa: E402
 from xbar_hw.sim.xbar_layout import Layout  # noqa: E402
-from xbar_hw.rtl.macro import cell_image, macro_verilog  # noqa: E402
+from xbar_hw.rtl.macro import cell_image, macro_name, macro_parameters, macro_verilog  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_PATH = ROOT / "designs" / "tiny.yaml"
@@ -410,6 +410,100 @@ def test_a_wrong_macro_model_is_caught(build_root, tmp_path):
     rc, out, err = run_cli("cosim", "--design", TINY_PATH, "--program", "random", "--vectors", 1,
                            "--macro-model", tmp_path / "none.v")
     assert rc == 2 and err.startswith("error: macro_model: got ") and len(err.strip().splitlines()) == 1
+
+
+def _macro_bench(design, ops: list) -> str:
+    """A plain Verilog testbench of the macro model: ``ops`` (write, apply, idle, sample,
+    read, reset) at falling edges; a read prints every column's held sum, 1 ps per column (it
+    never crosses a clock edge)."""
+    p = macro_parameters(design)
+    A = p["ADCS"]
+    body = []
+    for op, *args in ops:
+        if op == "write":
+            r, c, lv = args
+            body.append(f"prog_row = {r}; prog_col = {c}; prog_level = {lv}; prog_we = 1; @(negedge clk); prog_we = 0;")
+        elif op == "apply":
+            word = sum(int(d) << (r * p["DAC_BITS"]) for r, d in enumerate(args[0]))
+            # new digits come right after the edge where apply is high (as the tile drives them)
+            body.append(f"apply = 1; @(negedge clk); apply = 0; digits = {p['ROWS'] * p['DAC_BITS']}'h{word:x};")
+        elif op == "idle":
+            body.append(f"repeat ({args[0]}) @(negedge clk);")
+        elif op == "sample":
+            body.append("sample = 1; @(negedge clk); sample = 0;")
+        elif op == "reset":
+            body.append("rst = 1; @(negedge clk); rst = 0;")
+        elif op == "read":
+            for c in range(p["COLS"]):
+                sel = sum(c << (a * p["COL_BITS"]) for a in range(A))
+                body.append(f"col = {sel}; #0.001 $display(\"S {c} %0d\", sums[{p['SUM_BITS'] - 1}:0]);")
+            body.append('$display("W %0d %0d", writes, changes);')
+    return f"""`timescale 1ns/1ps
+module tb;
+    reg clk = 0, rst = 0, prog_we = 0, apply = 0, sample = 0;
+    reg [{p['ROW_BITS'] - 1}:0] prog_row = 0;
+    reg [{p['COL_BITS'] - 1}:0] prog_col = 0;
+    reg [{p['CELL_BITS'] - 1}:0] prog_level = 0;
+    reg [{p['ROWS'] * p['DAC_BITS'] - 1}:0] digits = 0;
+    reg [{A * p['COL_BITS'] - 1}:0] col = 0;
+    wire [{A * p['SUM_BITS'] - 1}:0] sums;
+    wire [31:0] writes, changes;
+    always #5 clk = ~clk;
+    {macro_name(design)} dut(.clk(clk), .rst(rst), .prog_row(prog_row), .prog_col(prog_col), .prog_level(prog_level),
+        .prog_we(prog_we), .digits(digits), .apply(apply), .sample(sample), .col(col), .sums(sums),
+        .writes(writes), .changes(changes));
+    initial begin
+        @(negedge clk);
+        {chr(10).join(body)}
+        $finish;
+    end
+endmodule
+"""
+
+
+@needs_icarus
+@pytest.mark.parametrize("name", ["tiny", "odd"])
+def test_macro_model_settle_sample_and_hold(tmp_path, design_files, name):
+    """The macro's Verilog model on its own (Icarus, a plain Verilog testbench), against
+    sums worked out from its contract: a sample S = settle_cycles edges after apply holds
+    the applied digits' sums; one edge earlier the stale sums of the last settled digits
+    (zero after reset); the held sums stay while the next digits settle; the write
+    counters count every write and the level changes; a reset clears the held sums."""
+    import subprocess
+
+    d = TINY if name == "tiny" else load_design(design_files[name])
+    S, R, C = d.settle_cycles, d.crossbar.rows, d.crossbar.cols
+    assert S > 1
+    gen = torch.Generator().manual_seed(6)
+    lv = torch.randint(0, d.cell_max + 1, (R, C), generator=gen)
+    lv[-1, :] = d.cell_max  # the last row counts
+    d1 = [d.digit_max] * R
+    d2 = [int(v) for v in torch.randint(0, d.digit_max + 1, (R,), generator=gen)]
+    d2[-1] = 0
+
+    def expect(digits):
+        return [sum(digits[r] * int(lv[r, c]) for r in range(R)) for c in range(C)]
+
+    writes = [("write", r, c, int(lv[r, c])) for r in range(R) for c in range(C)] + [("write", 0, 0, int(lv[0, 0]))]
+    ops = writes + [("read",), ("apply", d1), ("idle", S - 2), ("sample",), ("read",),            # too early
+                    ("apply", d1), ("idle", S - 1), ("sample",), ("read",),                      # settled
+                    ("apply", d2), ("idle", S + 2), ("read",), ("sample",), ("read",),           # held, then d2
+                    ("apply", d1), ("idle", S - 2), ("sample",), ("read",),                      # too early: d2
+                    ("reset",), ("read",)]
+    tb = tmp_path / "tb.v"
+    tb.write_text(_macro_bench(d, ops))
+    macro = tmp_path / f"{macro_name(d)}.v"
+    macro.write_text(macro_verilog(d))
+    subprocess.run(["iverilog", "-g2005", "-o", str(tmp_path / "tb.vvp"), str(tb), str(macro)], check=True)
+    out = subprocess.run(["vvp", "-n", str(tmp_path / "tb.vvp")], capture_output=True, text=True, check=True).stdout
+    sums = [int(line.split()[2]) for line in out.splitlines() if line.startswith("S ")]
+    counts = [tuple(map(int, line.split()[1:])) for line in out.splitlines() if line.startswith("W ")]
+    reads = [sums[i * C:(i + 1) * C] for i in range(len(sums) // C)]
+    zero = [0] * C
+    assert expect(d1) != expect(d2) and expect(d1) != zero
+    assert reads == [zero, zero, expect(d1), expect(d1), expect(d2), expect(d2), zero]
+    changes = int((lv != 0).sum())
+    assert counts == [(R * C + 1, changes)] * 6 + [(0, 0)]
 
 
 @needs_icarus
