@@ -18,7 +18,8 @@ from .values import EPOCHS, SAMPLES, integer, number, output_file
 
 def cmd_train(args: argparse.Namespace) -> int:
     doc = train_model(args.data, args.output, arch=args.arch, width=args.width, epochs=args.epochs, lr=args.lr,
-                      seed=args.seed, image_size=args.image_size, channels=args.channels, progress=not args.quiet)
+                      seed=args.seed, image_size=args.image_size, channels=args.channels, progress=not args.quiet,
+                      circulant=args.circulant)
     if args.json:
         print_json(doc)
     else:
@@ -86,6 +87,8 @@ def add_train(sub) -> None:
     p.add_argument("--width", type=integer(1, 1024), default=16, help="channels of mnist_cnn's first conv")
     p.add_argument("--epochs", type=EPOCHS, default=5)
     p.add_argument("--lr", type=number(0.0, 10.0, lo_open=True), default=1e-3)
+    p.add_argument("--circulant", type=integer(1, 4096), default=None, metavar="B",
+                   help="block-circulant layers of B x B blocks (4, 8 or 16) wherever B divides a layer")
     p.add_argument("-o", "--output", type=output_file, required=True)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")

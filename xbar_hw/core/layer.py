@@ -14,7 +14,8 @@ import torch
 from .check import need_bool, need_dict, need_float, need_int, need_key, need_str, need_tensor
 from .design import Design
 from .errors import XbarError, field_error, short
-from .mapping import fault_entries, layer_grid
+from .circulant import is_block_circulant
+from .mapping import fault_entries, layer_grid, layer_weights
 
 
 @dataclass
@@ -33,6 +34,7 @@ class LayerProgram:
     conv: dict | None = None  # in_channels, kernel_size, stride, padding, dilation
     first_pe: int = 0
     faults: torch.Tensor | None = None  # int64 [f, 4]: crossbar, row, column, stuck level (profiled)
+    block: int | None = None  # b when W[K, N] is made of b x b circulant blocks (core/circulant.py)
 
     @property
     def n_crossbars(self) -> int:
@@ -74,6 +76,7 @@ class LayerProgram:
             "first_pe": self.first_pe,
             "n_crossbars": self.n_crossbars,
             "has_bias": self.bias is not None,
+            **({"block": self.block} if self.block is not None else {}),
         }
 
 
@@ -134,7 +137,16 @@ def layer_from(prefix: str, lj: dict, tensors: dict, design: Design, where: str 
     bias = None
     if need_bool(lj.get("has_bias", f"{prefix}bias" in tensors), f"{at}.has_bias"):
         bias = need_tensor(tensors, f"{prefix}bias", at, torch.float32, (n_out,))
+    block = lj.get("block")
+    if block is not None:
+        need_int(block, f"{at}.block", 2, 4096)
+        if k_in % block or n_out % block:
+            raise field_error(f"{at}.block", block, f"a block size dividing k_in = {k_in} and n_out = {n_out}")
+        if not is_block_circulant(layer_weights(levels, k_in, n_out, design), block):
+            raise XbarError(f"{at}: tensor '{prefix}levels' is not made of {block} x {block} circulant blocks "
+                            f"(header block = {block}); allowed: block-circulant weights")
     return LayerProgram(
+        block=block,
         name=name,
         kind=kind,
         k_in=k_in,
