@@ -217,3 +217,49 @@ def test_program_with_bad_block_header(tmp_path):
     prog.save(tmp_path / "q.safetensors")
     with pytest.raises(XbarError, match="not made of 2 x 2 circulant blocks"):
         Program.load(tmp_path / "q.safetensors")
+
+
+def test_counts_plain_is_the_cost_model_and_reboc_by_hand():
+    from xbar_hw.energy.model import program_report
+    from xbar_hw.energy.reboc import compare_mappings
+
+    d = DEFAULT
+    model = make_circulant(build_model("mnist_cnn", seed=0), 8)
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(5))
+    prog = circulant_to_program(model, d, x)
+    doc = compare_mappings(prog, x)
+    rep = program_report(prog, x)  # the existing cost model prices the plain mapping
+    assert doc["plain"]["energy_per_inference_pj"] == pytest.approx(rep["energy_per_inference_pj"], rel=1e-12)
+    assert doc["plain"]["cycles"] == rep["cycles_per_inference"]
+    plain, reboc = doc["plain"]["layers"]["conv2"], doc["reboc"]["layers"]["conv2"]
+    # conv2: W[144, 32], b = 8, 14 x 14 = 196 MVMs per image, T = 8, settle S = 16 cycles,
+    # 16 conversion cycles per read (128 used columns / 8 ADCs)
+    assert (plain["crossbars"], reboc["crossbars"], reboc["reads_per_mvm"]) == (4, 2, 2)
+    assert plain["cycles"] == 196 * (1 + (16 + 7 * 16 + 16) + 1 + 2)  # 2 column blocks: 2 output beats
+    assert reboc["cycles"] == 196 * (1 + (16 + (8 * 2 - 1) * 16 + 16) + 1 + 1 * 2)  # one beat per read sequence
+    assert plain["reads"] == reboc["reads"] == 196 * 8 * 4
+    assert plain["cells_used"] == 144 * 32 * 8 and reboc["cells_used"] == 144 * 16 * 8
+    words_plain = doc["plain"]["input_buffer_words"] - doc["reboc"]["input_buffer_words"]
+    # plain fetches conv2's 144 inputs once per column block (2) and each output once per row
+    # block (2); fc (1568 x 10: 13 row blocks, 1 column block) its 10 outputs 13 times; conv1 is one crossbar
+    assert words_plain == pytest.approx(196 * ((2 * 144 + 2 * 32) - (144 + 32)) + (13 * 10 - 10), rel=1e-12)
+    # the same ADC conversions: every output still needs its own column sums (T x 2s x N x n_rb)
+    assert doc["plain"]["adc_conversions"] == doc["reboc"]["adc_conversions"]
+
+
+def test_cli_reboc_comparison(tmp_path, capsys):
+    import json
+
+    m, p = tmp_path / "m.safetensors", tmp_path / "p.safetensors"
+    assert cli_main(["train", "--data", "digits", "--width", "4", "--epochs", "1", "--circulant", "4", "-o", str(m),
+                     "--quiet"]) == 0
+    assert cli_main(["map", "--model", str(m), "--design", "designs/tiny.yaml", "-o", str(p)]) == 0
+    capsys.readouterr()
+    assert cli_main(["reboc", "--program", str(p), "--images", "2"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["blocks"] == {"conv2": 4}
+    assert doc["crossbar_ratio"] == doc["plain"]["crossbars"] / doc["reboc"]["crossbars"]
+    dense, q = tmp_path / "d.safetensors", tmp_path / "q.safetensors"
+    assert cli_main(["train", "--data", "digits", "--width", "4", "--epochs", "1", "-o", str(dense), "--quiet"]) == 0
+    assert cli_main(["map", "--model", str(dense), "--design", "designs/tiny.yaml", "-o", str(q)]) == 0
+    one_line_error(capsys, ["reboc", "--program", q], "has no block-circulant layer")
