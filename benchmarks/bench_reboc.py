@@ -32,7 +32,8 @@ from xbar_hw.workload.train import accuracy, train
 from xbar_hw.xbar.convert import build_network
 
 KEEP = ("crossbars", "cells_used", "cells_capacity", "utilization", "reads", "adc_conversions", "input_buffer_words",
-        "input_register_words", "cycles", "energy_per_inference_pj", "latency_s", "pe_area_mm2")
+        "input_register_words", "cycles", "energy_per_inference_pj", "static_energy_per_inference_pj", "latency_s",
+        "pe_area_mm2")
 RATIOS = ("speedup", "energy_ratio", "crossbar_ratio", "input_buffer_ratio", "input_register_ratio",
           "throughput_per_crossbar_ratio", "throughput_per_pe_area_ratio")
 
@@ -57,9 +58,9 @@ def mnist_row(design, data, b, args) -> dict:
     return row
 
 
-def resnet_shapes() -> list[tuple[str, nn.Module, int]]:
-    """(name, layer, MVMs per image) of ResNet-20's convs on a 3x32x32 input."""
-    model = build_model("resnet20", seed=0, in_channels=3, num_classes=10).eval()
+def resnet_shapes(width: int = 16) -> list[tuple[str, nn.Module, int]]:
+    """(name, layer, MVMs per image) of ResNet-20's convs (first stage ``width`` channels) on a 3x32x32 input."""
+    model = build_model("resnet20", seed=0, in_channels=3, num_classes=10, width=width).eval()
     out, hooks = [], []
     for name, m in model.named_modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -72,13 +73,14 @@ def resnet_shapes() -> list[tuple[str, nn.Module, int]]:
     return out
 
 
-def resnet_counts(design, b: int) -> dict:
-    """Both mappings of ResNet-20's layer shapes, every conv that b divides circulant."""
+def resnet_counts(design, b: int, width: int = 16) -> dict:
+    """Both mappings of ResNet-20's layer shapes (first stage ``width`` channels), every
+    conv that b divides circulant."""
     energies = event_energy_pj(technology(design), design)
     totals = {m: dict.fromkeys(("crossbars", "cells_used", "reads", "adc", "input_buffer_words", "cycles",
                                 "energy_pj"), 0.0) for m in ("plain", "reboc")}
     circulant = 0
-    for _, mod, mvms in resnet_shapes():
+    for _, mod, mvms in resnet_shapes(width):
         K, N = unfolded_shape(mod)
         nz = torch.full((K,), float(design.read_cycles * mvms))  # every digit non-zero
         for m in ("plain", "reboc"):
@@ -95,7 +97,7 @@ def resnet_counts(design, b: int) -> dict:
             t["energy_pj"] += sum(energy_breakdown_pj({k: c["events"][k] for k in EVENTS}, energies).values())
         circulant += not (K % b or N % b)
     p, r = totals["plain"], totals["reboc"]
-    return {"block": b, "circulant_layers": circulant, "plain": p, "reboc": r, "speedup": p["cycles"] / r["cycles"],
+    return {"width": width, "block": b, "circulant_layers": circulant, "plain": p, "reboc": r, "speedup": p["cycles"] / r["cycles"],
             "energy_ratio": p["energy_pj"] / r["energy_pj"], "crossbar_ratio": p["crossbars"] / r["crossbars"],
             "input_buffer_ratio": p["input_buffer_words"] / r["input_buffer_words"]}
 
@@ -110,6 +112,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--blocks", type=int, nargs="*", default=[0, 4, 8, 16], help="0 = dense")
     ap.add_argument("--skip-mnist", action="store_true")
+    ap.add_argument("--resnet-widths", type=int, nargs="*", default=[16, 64], help="ResNet-20 first-stage channels")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     design = load_design(args.design)
@@ -117,7 +120,7 @@ def main():
     if not args.skip_mnist:
         data = resolve_data("mnist5k", seed=args.seed)
         doc["mnist_cnn"] = [mnist_row(design, data, b, args) for b in args.blocks]
-    doc["resnet20_shapes"] = [resnet_counts(design, b) for b in args.blocks if b]
+    doc["resnet20_shapes"] = [resnet_counts(design, b, w) for w in args.resnet_widths for b in args.blocks if b]
     print(json.dumps(doc, indent=1))
 
 
