@@ -299,3 +299,16 @@ def test_slice_rotator_rtl_drives_the_shifted_slices(b):
         assert seen[0][:4] == [x[0], x[3], x[2], x[1]] and seen[1][:4] == [x[1], x[0], x[3], x[2]]
     for c in range(b + 1):
         assert seen[c] == [x[i] for i in input_index(16, b, c % b).tolist()]
+
+
+def test_evaluate_runs_the_designs_mapping():
+    from xbar_hw.flows.evaluate import evaluate
+    from xbar_hw.workload.resolve import resolve_data
+
+    data = resolve_data("digits", seed=0)
+    model = make_circulant(build_model("mnist_cnn", seed=0, **KWARGS), 4)
+    calib = data.x_train[:64]
+    docs = {kind: evaluate(circulant_to_program(model, DEFAULT.replace(mapping={"kind": kind}), calib), data,
+                           progress=False, limit=60) for kind in ("plain", "reboc")}
+    assert docs["plain"]["mapping"] == "plain" and docs["reboc"]["mapping"] == "reboc"
+    assert docs["plain"]["mapped_acc"] == docs["reboc"]["mapped_acc"]
