@@ -245,6 +245,9 @@ def test_counts_plain_is_the_cost_model_and_reboc_by_hand():
     assert words_plain == pytest.approx(196 * ((2 * 144 + 2 * 32) - (144 + 32)) + (13 * 10 - 10), rel=1e-12)
     # the same ADC conversions: every output still needs its own column sums (T x 2s x N x n_rb)
     assert doc["plain"]["adc_conversions"] == doc["reboc"]["adc_conversions"]
+    # without the intra-layer pipeline: 2 whole MVMs of one output beat each
+    serial = compare_mappings(prog, x, pipeline=False)["reboc"]["layers"]["conv2"]
+    assert serial["cycles"] == 196 * 2 * (1 + (16 + 7 * 16 + 16) + 1 + 1)
 
 
 def test_cli_reboc_comparison(tmp_path, capsys):
@@ -312,3 +315,12 @@ def test_evaluate_runs_the_designs_mapping():
                            progress=False, limit=60) for kind in ("plain", "reboc")}
     assert docs["plain"]["mapping"] == "plain" and docs["reboc"]["mapping"] == "reboc"
     assert docs["plain"]["mapped_acc"] == docs["reboc"]["mapped_acc"]
+
+
+def test_model_file_with_bad_circulant_meta(tmp_path):
+    model = make_circulant(build_model("mnist_cnn", seed=2, **KWARGS), 4)
+    for meta, field in (({"circulant": 5, "circulant_layers": ["conv2"]}, "model.meta.circulant: got 5"),
+                        ({"circulant": 4, "circulant_layers": "conv2"}, "model.meta.circulant_layers: got 'conv2'")):
+        save_model(model, "mnist_cnn", KWARGS, tmp_path / "m.safetensors", meta)
+        with pytest.raises(XbarError, match=field):
+            load_model(tmp_path / "m.safetensors")

@@ -39,10 +39,8 @@ def layer_counts(design: Design, k_in: int, n_cols: int, nz: torch.Tensor, mvms:
     """Counts of one layer whose crossbars hold a K x ``n_cols`` matrix (``n_cols`` logical
     columns), run ``reads`` read sequences per MVM, ``mvms`` MVMs; ``nz`` [K]: row drives
     with a non-zero digit per MVM summed over the workload (so over T read cycles).
-    ``shared``: Input Tile Sharing (one fetch and one register per row block).
-
-    Long because it prices every event of the layer in one pass, crossbar by crossbar,
-    then the cycles PE by PE, in the order of :func:`~xbar_hw.energy.events.program_events`."""
+    ``shared``: Input Tile Sharing (one fetch and one register per row block). Events
+    crossbar by crossbar, then cycles PE by PE, as :func:`~xbar_hw.energy.events.program_events`."""
     d = design
     R, C, L, s2, T = d.crossbar.rows, d.crossbar.cols, d.logical_cols, d.cols_per_logical, d.read_cycles
     n_rb, n_cb = layer_grid(k_in, n_cols, d)

@@ -164,11 +164,13 @@ def load_model(path) -> tuple[nn.Module, dict]:
             raise XbarError(f"model: tensor {key!r} holds NaN or infinite values; allowed: finite numbers")
     model = build_model(arch, **kwargs)
     if meta.get("circulant") is not None:  # a block-circulant model (train --circulant B)
-        b = need_str(str(meta["circulant"]), "model.meta.circulant", tuple(map(str, BLOCK_SIZES)))
+        b = meta["circulant"]
+        if isinstance(b, bool) or b not in BLOCK_SIZES:
+            raise field_error("model.meta.circulant", b, "one of " + ", ".join(map(str, BLOCK_SIZES)))
         names = meta.get("circulant_layers")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise XbarError(f"model.meta.circulant_layers: got {names!r:.80}; allowed: a list of layer names")
-        make_circulant(model, int(b), names)
+            raise field_error("model.meta.circulant_layers", names, "a list of layer names")
+        make_circulant(model, b, names)
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
