@@ -3,9 +3,11 @@ ReBoc mapping's golden product (docs/architecture.md, "ReBoc"; the layout is
 :mod:`xbar_hw.core.circulant`).
 
 A block-circulant model converts like any model (its layers expanded into plain
-Linear / Conv2d weights, which the quantizer keeps circulant: every output of a block
-column has the same max |w|, so the same per-channel scale); the Program marks each such
-layer with its block size. The plain mapping is the Program's own crossbars. The ReBoc
+Linear / Conv2d weights, which the quantizer keeps circulant: the integers of output n are
+round(W[:, n] * wmax / max|W[:, n]|), and the outputs of a block column hold the same
+numbers in rotated order; a BatchNorm folded into the layer scales output n by a factor
+that this per-channel quantization cancels, so the integers stay circulant and the scale
+lives in the digital epilogue); the Program marks each such layer with its block size. The plain mapping is the Program's own crossbars. The ReBoc
 mapping stores the vectors (D copies per block column) in crossbars of their own and runs
 b/D reads of shifted inputs through the same engine (the same ADC and shift-add).
 """
@@ -41,7 +43,9 @@ def circulant_to_program(model: nn.Module, design: Design, calibration: torch.Te
         lp = program.layers[name]
         lp.block = b
         if not is_block_circulant(layer_weights(lp.levels, lp.k_in, lp.n_out, design), b):
-            raise AssertionError(f"layer {name}: quantization broke the circulant structure")  # programming error
+            # unreachable for layers of workload.circulant: see the module docstring
+            raise XbarError(f"model: layer {name} is block-circulant but its integer weights are not; allowed: "
+                            f"layers whose quantized weights keep the circulant blocks")
     return program
 
 
