@@ -1,6 +1,6 @@
 """ReBoc figures (issue 14; recorded in docs/reboc.md). Prints JSON.
 
-1. mnist_cnn on MNIST-5k, dense and block-circulant (b = 4, 8, 16; every layer b divides),
+1. mnist_cnn (and with --resnet-epochs, ResNet-20 with one input channel) on MNIST-5k, dense and block-circulant (b = 4, 8, 16; every layer b divides),
    trained --epochs epochs (seed --seed), mapped onto --design: float and mapped accuracy
    (the golden crossbar path on --test test images), parameters, crossbars, cells (plain and
    ReBoc mapping), and the ReBoc / plain comparison on --images test images.
@@ -38,19 +38,19 @@ RATIOS = ("speedup", "energy_ratio", "crossbar_ratio", "input_buffer_ratio", "in
           "throughput_per_crossbar_ratio", "throughput_per_pe_area_ratio")
 
 
-def mnist_row(design, data, b, args) -> dict:
-    model = build_model("mnist_cnn", seed=args.seed, **model_kwargs("mnist_cnn", data))
+def net_row(design, data, arch, b, args, epochs: int, test: int) -> dict:
+    """One zoo net (``arch``; ``b`` = 0: dense) trained on ``data``, mapped, counted."""
+    model = build_model(arch, seed=args.seed, **model_kwargs(arch, data))
     if b:
         make_circulant(model, b)
     t0 = time.time()
-    train(model, data, epochs=args.epochs, seed=args.seed, progress=False)
+    train(model, data, epochs=epochs, seed=args.seed, progress=False)
     row = {"block": b or "dense", "parameters": parameter_count(model), "train_s": round(time.time() - t0, 1),
            "float_acc": accuracy(model.cpu(), data.x_test, data.y_test)}
-    program = map_model(model, "mnist_cnn", model_kwargs("mnist_cnn", data), design, data, data_name="mnist5k",
-                        seed=args.seed)
+    program = map_model(model, arch, model_kwargs(arch, data), design, data, data_name="mnist5k", seed=args.seed)
     net = build_network(program)
-    row["mapped_acc"] = accuracy(net, data.x_test[: args.test], data.y_test[: args.test])
-    row["mapped_test_images"] = args.test
+    row["mapped_acc"] = accuracy(net, data.x_test[:test], data.y_test[:test])
+    row["mapped_test_images"] = test
     cmp = compare_mappings(program, data.x_test[: args.images])
     for m in ("plain", "reboc"):
         row[m] = {k: cmp[m][k] for k in KEEP}
@@ -112,14 +112,20 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--blocks", type=int, nargs="*", default=[0, 4, 8, 16], help="0 = dense")
     ap.add_argument("--skip-mnist", action="store_true")
+    ap.add_argument("--resnet-epochs", type=int, default=0, help="train ResNet-20 on MNIST-5k too (0: no)")
+    ap.add_argument("--resnet-test", type=int, default=500, help="its test images through the golden crossbars")
     ap.add_argument("--resnet-widths", type=int, nargs="*", default=[16, 64], help="ResNet-20 first-stage channels")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     design = load_design(args.design)
-    doc = {"design": design.name, "epochs": args.epochs, "seed": args.seed, "mnist_cnn": [], "resnet20_shapes": []}
+    doc = {"design": design.name, "epochs": args.epochs, "seed": args.seed, "mnist_cnn": [], "resnet20_mnist": [],
+           "resnet20_shapes": []}
+    data = resolve_data("mnist5k", seed=args.seed)
     if not args.skip_mnist:
-        data = resolve_data("mnist5k", seed=args.seed)
-        doc["mnist_cnn"] = [mnist_row(design, data, b, args) for b in args.blocks]
+        doc["mnist_cnn"] = [net_row(design, data, "mnist_cnn", b, args, args.epochs, args.test) for b in args.blocks]
+    if args.resnet_epochs:
+        doc["resnet20_mnist"] = [net_row(design, data, "resnet20", b, args, args.resnet_epochs, args.resnet_test)
+                                 for b in args.blocks]
     doc["resnet20_shapes"] = [resnet_counts(design, b, w) for w in args.resnet_widths for b in args.blocks if b]
     print(json.dumps(doc, indent=1))
 
