@@ -24,12 +24,12 @@ from xbar_hw.energy.events import EVENTS
 from xbar_hw.energy.model import energy_breakdown_pj, event_energy_pj
 from xbar_hw.energy.reboc import compare_mappings, layer_counts
 from xbar_hw.energy.technology import technology
+from xbar_hw.flows.evaluate import evaluate
 from xbar_hw.flows.models import map_model, model_kwargs
 from xbar_hw.workload.circulant import make_circulant, parameter_count, unfolded_shape
 from xbar_hw.workload.models import build_model
 from xbar_hw.workload.resolve import resolve_data
-from xbar_hw.workload.train import accuracy, train
-from xbar_hw.xbar.convert import build_network
+from xbar_hw.workload.train import train
 
 KEEP = ("crossbars", "cells_used", "cells_capacity", "utilization", "reads", "adc_conversions", "input_buffer_words",
         "input_register_words", "cycles", "energy_per_inference_pj", "static_energy_per_inference_pj", "latency_s",
@@ -45,12 +45,12 @@ def net_row(design, data, arch, b, args, epochs: int, test: int) -> dict:
         make_circulant(model, b)
     t0 = time.time()
     train(model, data, epochs=epochs, seed=args.seed, progress=False)
-    row = {"block": b or "dense", "parameters": parameter_count(model), "train_s": round(time.time() - t0, 1),
-           "float_acc": accuracy(model.cpu(), data.x_test, data.y_test)}
-    program = map_model(model, arch, model_kwargs(arch, data), design, data, data_name="mnist5k", seed=args.seed)
-    net = build_network(program)
-    row["mapped_acc"] = accuracy(net, data.x_test[:test], data.y_test[:test])
-    row["mapped_test_images"] = test
+    row = {"block": b or "dense", "parameters": parameter_count(model), "train_s": round(time.time() - t0, 1)}
+    program = map_model(model.cpu(), arch, model_kwargs(arch, data), design, data, data_name="mnist5k", seed=args.seed)
+    # float, quantized (the exact integer product) and mapped (the golden crossbars, ADC
+    # included) accuracy on a fixed random subset of ``test`` test images (the split is sorted by class)
+    ev = evaluate(program, data, model, progress=False, limit=test)
+    row.update({k: ev[k] for k in ("float_acc", "quant_acc", "mapped_acc", "n_test")})
     cmp = compare_mappings(program, data.x_test[: args.images])
     for m in ("plain", "reboc"):
         row[m] = {k: cmp[m][k] for k in KEEP}
@@ -107,13 +107,13 @@ def main():
     ap.add_argument("--design", default="designs/default.yaml")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--test", type=int, default=500, help="test images through the golden crossbars")
+    ap.add_argument("--test", type=int, default=1000, help="test images (a fixed random subset) for the accuracies")
     ap.add_argument("--images", type=int, default=16, help="workload images for the counts")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--blocks", type=int, nargs="*", default=[0, 4, 8, 16], help="0 = dense")
     ap.add_argument("--skip-mnist", action="store_true")
     ap.add_argument("--resnet-epochs", type=int, default=0, help="train ResNet-20 on MNIST-5k too (0: no)")
-    ap.add_argument("--resnet-test", type=int, default=500, help="its test images through the golden crossbars")
+    ap.add_argument("--resnet-test", type=int, default=300, help="its test images (a fixed random subset)")
     ap.add_argument("--resnet-widths", type=int, nargs="*", default=[16, 64], help="ResNet-20 first-stage channels")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
