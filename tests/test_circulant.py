@@ -329,15 +329,32 @@ def test_model_file_with_bad_circulant_meta(tmp_path):
 def test_batchnorm_folded_into_circulant_convs_keeps_the_integers_circulant():
     # per-channel quantization cancels the per-channel BatchNorm scale: the crossbars stay
     # circulant, the scale goes to the digital epilogue (w_scale differs within a block column)
-    model = make_circulant(build_model("resnet20", seed=0, in_channels=1, num_classes=10, width=4), 4)
-    with torch.no_grad():  # trained BatchNorms scale their channels differently
-        for i, m in enumerate(model.modules()):
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(i))
-    prog = circulant_to_program(model.eval(), DEFAULT, torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(0)))
+    from xbar_hw.workload.circulant import densify
+    from xbar_hw.xbar.convert import fold_batchnorm
+
+    def bn_model(lo):
+        model = make_circulant(build_model("resnet20", seed=0, in_channels=1, num_classes=10, width=4), 4)
+        with torch.no_grad():  # trained BatchNorms scale their channels differently
+            for i, m in enumerate(model.modules()):
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.weight.uniform_(lo, 1.5, generator=torch.Generator().manual_seed(i))
+        return model.eval()
+
+    calib = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    model = bn_model(0.5)
+    prog = circulant_to_program(model, DEFAULT, calib)
     blocks = {n: lp for n, lp in prog.layers.items() if lp.block is not None}
     assert len(blocks) == 18 + 2  # the 3x3 convs of the 9 blocks and the 2 1x1 shortcuts (not conv1: K = 9)
     lp = prog.layers["layers.0.conv1"]
     assert not torch.equal(lp.w_scale[0:1].expand(4), lp.w_scale[0:4])
-    for lp in blocks.values():
-        assert is_block_circulant(layer_weights(lp.levels, lp.k_in, lp.n_out, DEFAULT), lp.block)
+    folded = dict(fold_batchnorm(densify(model)[0]).named_modules())
+    for name, lp in blocks.items():
+        w = layer_weights(lp.levels, lp.k_in, lp.n_out, DEFAULT)
+        assert is_block_circulant(w, lp.block)
+        # the crossbars' weights times the epilogue's scale are the folded float weights,
+        # to half a quantization step
+        want = folded[name].weight.detach().double().reshape(lp.n_out, -1).t()
+        step = lp.w_scale.double()
+        assert bool(((w * step - want).abs() <= step / 2 + 1e-6).all())
+    with pytest.raises(XbarError, match=r"^model: layer .* a BatchNorm with a negative scale follows it"):
+        circulant_to_program(bn_model(-1.5), DEFAULT, calib)

@@ -3,11 +3,14 @@ ReBoc mapping's golden product (docs/architecture.md, "ReBoc"; the layout is
 :mod:`xbar_hw.core.circulant`).
 
 A block-circulant model converts like any model (its layers expanded into plain
-Linear / Conv2d weights, which the quantizer keeps circulant: the integers of output n are
-round(W[:, n] * wmax / max|W[:, n]|), and the outputs of a block column hold the same
-numbers in rotated order; a BatchNorm folded into the layer scales output n by a factor
-that this per-channel quantization cancels, so the integers stay circulant and the scale
-lives in the digital epilogue); the Program marks each such layer with its block size. The plain mapping is the Program's own crossbars. The ReBoc
+Linear / Conv2d weights). The per-channel quantizer's integers of output n are
+round(W[:, n] * wmax / max|W[:, n]|): the outputs of a block column hold the same numbers
+rotated, and a BatchNorm folded into the layer scales output n by a factor this
+quantization cancels (the factor lives in ``w_scale``, the digital epilogue). Float
+rounding of the folded weights can still flip a tie, so each circulant layer's integers
+are recomputed from its vectors (:func:`circulant_integers`), exactly circulant; a
+BatchNorm with a negative scale (which negates single outputs of a block) is refused. The
+Program marks each such layer with its block size. The plain mapping is the Program's own crossbars. The ReBoc
 mapping stores the vectors (D copies per block column) in crossbars of their own and runs
 b/D reads of shifted inputs through the same engine (the same ADC and shift-add).
 """
@@ -17,13 +20,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..core.circulant import check_reboc_design, duplication, input_index, is_block_circulant, output_index, reboc_matrix
+from ..core.circulant import check_reboc_design, duplication, input_index, output_index, reboc_matrix
 from ..core.design import Design
 from ..core.errors import XbarError
 from ..core.layer import LayerProgram
 from ..core.mapping import layer_weights, map_layer
 from ..core.program import Program
-from ..workload.circulant import densify
+from ..workload.circulant import densify, expand_vectors
 from .convert import convert_to_program
 from .golden import CrossbarEngine, check_input_range
 from .layers import MappedLayer, mapped_layers
@@ -41,12 +44,24 @@ def circulant_to_program(model: nn.Module, design: Design, calibration: torch.Te
     program = convert_to_program(dense, design, calibration, arch, meta)
     for name, b in blocks.items():
         lp = program.layers[name]
-        lp.block = b
-        if not is_block_circulant(layer_weights(lp.levels, lp.k_in, lp.n_out, design), b):
-            # unreachable for layers of workload.circulant: see the module docstring
-            raise XbarError(f"model: layer {name} is block-circulant but its integer weights are not; allowed: "
-                            f"layers whose quantized weights keep the circulant blocks")
+        w_c = circulant_integers(model.get_submodule(name).vectors, design.weight_max)
+        # the quantizer's integers (a BatchNorm folded in) agree with w_c up to float ties,
+        # unless the BatchNorm negates an output channel
+        if bool(((layer_weights(lp.levels, lp.k_in, lp.n_out, design) * w_c).sum(0) < 0).any()):
+            raise XbarError(f"model: layer {name} is block-circulant and a BatchNorm with a negative scale follows it "
+                            f"(it would negate single outputs of a circulant block); allowed: positive BatchNorm scales")
+        lp.levels, lp.block = map_layer(w_c, design), b
     return program
+
+
+def circulant_integers(vectors: torch.Tensor, wmax: int) -> torch.Tensor:
+    """The integer W[K, N] of a circulant layer with vectors [K/b, N/b, b]: per output, the
+    symmetric per-channel quantization of :func:`~xbar_hw.xbar.convert.quantize_layer`,
+    round(w * wmax / max|W[:, n]|), computed on the vectors so that every block stays
+    circulant exactly (the outputs of a block column share max|W[:, n]| = max |v[:, j]|)."""
+    v = vectors.detach().to(torch.float64)
+    peak = v.abs().amax(dim=(0, 2)).clamp(min=1e-300).view(1, -1, 1)  # [1, q, 1]
+    return expand_vectors(torch.clamp(torch.round(v * wmax / peak), -wmax, wmax)).to(torch.int64)
 
 
 class RebocLayer:
