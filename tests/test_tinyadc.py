@@ -189,3 +189,47 @@ def test_prune_command_bad_bits(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1 and words in err, (bits, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+
+
+def test_hardware_report_prices_each_crossbar_at_its_bits():
+    from xbar_hw.energy import design_report
+    from xbar_hw.energy.adcbits import hardware_report
+
+    d = load_design("designs/default.yaml")  # isaac-32nm: 8-bit ADC 1.67 pJ, 1200 um2; 6-bit 1.20 pJ, 627 um2
+    model = build_model("mnist_cnn", seed=0, in_channels=1, num_classes=10, in_size=12, width=8)
+    prog = convert_to_program(model, d, _random_data(32, 0).x_train)
+    base, same = design_report(d), hardware_report(prog)  # no bits recorded: the design's own figures
+    assert same["tile_power_mw"] == pytest.approx(base["tile_power_mw"], rel=1e-12)
+    assert same["area_mm2"] == pytest.approx(base["area_mm2"], rel=1e-12)
+    n_x = [lp.n_crossbars for lp in prog.layers.values()]  # 1, 1, 5 crossbars: 3 PEs of 8 slots
+    for lp in prog.layers.values():
+        lp.adc_bits = torch.full((lp.n_crossbars,), 6, dtype=torch.int64)
+    rep = hardware_report(prog)
+    slots6, slots8 = sum(n_x), 8 * len(n_x) - sum(n_x)
+    ratio_e = (slots6 * 1.20 + slots8 * 1.67) / (8 * len(n_x) * 1.67)
+    ratio_a = (slots6 * 627 + slots8 * 1200) / (8 * len(n_x) * 1200)
+    assert rep["adc_power_mw"] == pytest.approx(base["tile_power_breakdown_mw"]["pe.adc"] * ratio_e, rel=1e-9)
+    assert rep["adc_area_mm2"] == pytest.approx(base["adc_area_share"] * base["area_mm2"] * ratio_a, rel=1e-9)
+    assert rep["tile_power_mw"] == pytest.approx(
+        base["tile_power_mw"] - base["tile_power_breakdown_mw"]["pe.adc"] * (1 - ratio_e), rel=1e-9)
+    assert rep["gops_per_w"] > rep["design_gops_per_w"] and rep["gops_per_s_mm2"] > rep["design_gops_per_s_mm2"]
+
+
+def test_program_energy_prices_conversions_at_each_crossbars_bits():
+    from xbar_hw.energy import program_report
+
+    d = load_design("designs/default.yaml")
+    model = build_model("mnist_cnn", seed=0, in_channels=1, num_classes=10, in_size=12, width=8)
+    data = _random_data(32, 0)
+    prog = convert_to_program(model, d, data.x_train)
+    full = program_report(prog, data.x_test[:4])
+    fc = prog.layers["fc"]
+    fc.adc_bits = torch.full((fc.n_crossbars,), 6, dtype=torch.int64)  # only fc's crossbars at 6 bits
+    part = program_report(prog, data.x_test[:4])
+    conv_pj = {n: full["energy_by_layer_pj"][n] for n in ("conv1", "conv2")}
+    assert {n: part["energy_by_layer_pj"][n] for n in conv_pj} == pytest.approx(conv_pj, rel=1e-12)
+    # fc (144 inputs, 10 outputs): 2 row blocks, each converting T = 8 reads x 10 logical x 2s = 8 physical
+    # columns per image; each conversion now costs 1.20 pJ instead of 1.67 pJ (isaac-32nm, 6 and 8 bits)
+    drop = 2 * 8 * 10 * 8 * (1.67 - 1.20)
+    assert full["energy_by_component_pj"]["adc"] - part["energy_by_component_pj"]["adc"] == pytest.approx(drop, rel=1e-9)
+    assert full["energy_by_component_pj"]["crossbar"] == pytest.approx(part["energy_by_component_pj"]["crossbar"], rel=1e-12)
