@@ -37,9 +37,10 @@ def adc_area_um2(tech: Technology, bits: int) -> float:
     return tech.by_bits_floor("area_um2", "adc", bits)
 
 
-def pe_slot_bits(program: Program) -> list[list[int]]:
+def pe_slot_bits(program: Program, empty: bool = True) -> list[list[int]]:
     """Per PE of the Program, the ADC bits of each of its ``pe.crossbars`` slots (empty
-    slots at the design's ``adc.bits``)."""
+    slots at the design's ``adc.bits``; ``empty=False``: one list of the used crossbars'
+    bits, as if every PE held crossbars like them)."""
     d = program.design
     out = []
     for lp in program.layers.values():
@@ -47,22 +48,28 @@ def pe_slot_bits(program: Program) -> list[list[int]]:
         for p0 in range(0, len(bits), d.pe.crossbars):
             slots = bits[p0 : p0 + d.pe.crossbars]
             out.append(slots + [d.adc.bits] * (d.pe.crossbars - len(slots)))
+    if not empty:
+        used = [b for lp in program.layers.values() for b in lp.crossbar_adc_bits(d).tolist()]
+        return [used]
     return out
 
 
-def hardware_report(program: Program) -> dict:
+def hardware_report(program: Program, empty: bool = True) -> dict:
     """Peak tile power (mW), ADC power (mW), tile area (mm2), GOPs/s/mm2 and GOPs/W of the
     hardware that runs ``program`` with each crossbar's ADC at its bits (module docstring),
-    and the same of the design with every ADC at ``adc.bits``."""
+    and the same of the design with every ADC at ``adc.bits``. ``empty=False``: a tile
+    whose every crossbar is like the Program's used ones (their mean ADC cost per slot),
+    not counting the empty slots of its partly filled PEs at the design's bits."""
     d = program.design
     tech = technology(d)
     base = design_report(d)
     t_mvm = base["mvm_seconds"]
     conv = crossbar_conversions(d, d.logical_cols, 0)  # per crossbar per MVM, whatever the ADC count
-    slots = pe_slot_bits(program)
-    n_pe = max(1, len(slots))
-    adc_mw = d.tile.pes * sum(conv * adc_energy_pj(tech, b) for pe in slots for b in pe) / n_pe * 1e-12 / t_mvm * 1e3
-    adc_um2 = d.tile.pes * sum(d.adc.per_crossbar * adc_area_um2(tech, b) for pe in slots for b in pe) / n_pe
+    slots = pe_slot_bits(program, empty)
+    n_slots = max(1, sum(len(pe) for pe in slots))
+    per_tile = d.tile.pes * d.pe.crossbars / n_slots  # slots of a tile per slot counted
+    adc_mw = per_tile * sum(conv * adc_energy_pj(tech, b) for pe in slots for b in pe) * 1e-12 / t_mvm * 1e3
+    adc_um2 = per_tile * sum(d.adc.per_crossbar * adc_area_um2(tech, b) for pe in slots for b in pe)
     base_adc_mw = base["tile_power_breakdown_mw"]["pe.adc"]
     base_adc_um2 = d.tile.pes * base["pe_area_breakdown_um2"]["adc"]
     power_mw = base["tile_power_mw"] - base_adc_mw + adc_mw

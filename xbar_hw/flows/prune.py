@@ -7,7 +7,8 @@ Method. Each mapped layer (Conv2d, Linear) is quantized as the mapper quantizes 
 and :func:`xbar_hw.core.adcbits.column_keep` gives the weights each crossbar column may
 keep for a lossless b-bit ADC; the others are set to 0. Retraining is Adam on the task
 loss with that projection after every step (the mask is recomputed from the current
-weights each step, so weights may come back while they are large enough). The projection
+weights every few steps and after the last one, so weights may come back while they are
+large enough; between recomputations the last mask is applied, which is cheap). The projection
 never drops a column's largest weight, so the weight scale the mapper computes afterwards
 is the one the projection used, and mapping the result gives levels within budget.
 
@@ -115,16 +116,18 @@ def sparsity(model: nn.Module) -> dict[str, float]:
 
 
 def retrain(model: nn.Module, data: Dataset, project, *, epochs: int, seed: int, lr: float, batch: int = 64,
-            device=None) -> list[float]:
-    """Adam on the task loss, ``project(model)`` after every step (and once before).
-    Returns the seconds of each epoch (wall time)."""
+            device=None, every: int = 1) -> list[float]:
+    """Adam on the task loss, ``project(model, fresh)`` after every step (and once before):
+    ``fresh`` every ``every`` steps and at the last step (recompute the masks), else
+    reuse the last masks. Returns the seconds of each epoch (wall time)."""
     device = device or default_device()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model.to(device).train()
-    project(model)
+    project(model, True)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    n, times = len(data.x_train), []
+    n, times, step = len(data.x_train), [], 0
+    last = epochs * (-(-n // batch))
     for _ in range(epochs):
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
@@ -134,25 +137,32 @@ def retrain(model: nn.Module, data: Dataset, project, *, epochs: int, seed: int,
             opt.zero_grad()
             loss.backward()
             opt.step()
-            project(model)
+            step += 1
+            project(model, step % every == 0 or step == last)
         times.append(time.perf_counter() - t0)
     model.eval()
     return times
 
 
 def prune_model(model: nn.Module, design: Design, data: Dataset, bits: int, *, per_layer: str | None = None,
-                epochs: int = 2, lr: float = 5e-4, seed: int = 0, device=None) -> dict:
+                epochs: int = 2, lr: float = 5e-4, seed: int = 0, device=None, every: int = 4) -> dict:
     """TinyADC in place on ``model`` (trained): projected retraining for ``epochs`` so that
-    every crossbar is lossless with at most ``bits`` ADC bits. Returns the figures: target
+    every crossbar is lossless with at most ``bits`` ADC bits. The masks are recomputed
+    every ``every`` steps and after the last (between, the last masks are applied), so the
+    result always meets the budgets. Returns the figures: target
     bits per layer, the lossless bits each layer's crossbars reach (from the mapped levels),
     sparsity, test accuracy, seconds per epoch."""
     targets = layer_bits(model, design, bits, per_layer)
     modules = mapped_modules(model)
 
-    def project(net: nn.Module) -> None:
-        apply_masks(net, {n: tinyadc_mask(modules[n], b, design) for n, b in targets.items()})
+    masks: dict[str, torch.Tensor] = {}
 
-    times = retrain(model, data, project, epochs=epochs, seed=seed, lr=lr, device=device)
+    def project(net: nn.Module, fresh: bool) -> None:
+        if fresh:
+            masks.update({n: tinyadc_mask(modules[n], b, design) for n, b in targets.items()})
+        apply_masks(net, masks)
+
+    times = retrain(model, data, project, epochs=epochs, seed=seed, lr=lr, device=device, every=every)
     model.cpu()
     reached = {n: int(lossless_adc_bits(map_layer(integer_weights(m, design), design), design).max())
                for n, m in modules.items()}
@@ -162,15 +172,19 @@ def prune_model(model: nn.Module, design: Design, data: Dataset, bits: int, *, p
 
 
 def magnitude_prune(model: nn.Module, data: Dataset, layer_sparsity: dict[str, float], *, epochs: int = 2,
-                    lr: float = 5e-4, seed: int = 0, device=None) -> dict:
+                    lr: float = 5e-4, seed: int = 0, device=None, every: int = 4) -> dict:
     """The baseline: unstructured magnitude pruning of each layer to ``layer_sparsity``
     (fraction of zeros), retrained the same way (projection after every step)."""
     modules = mapped_modules(model)
 
-    def project(net: nn.Module) -> None:
-        apply_masks(net, {n: magnitude_mask(modules[n], s) for n, s in layer_sparsity.items()})
+    masks: dict[str, torch.Tensor] = {}
 
-    times = retrain(model, data, project, epochs=epochs, seed=seed, lr=lr, device=device)
+    def project(net: nn.Module, fresh: bool) -> None:
+        if fresh:
+            masks.update({n: magnitude_mask(modules[n], s) for n, s in layer_sparsity.items()})
+        apply_masks(net, masks)
+
+    times = retrain(model, data, project, epochs=epochs, seed=seed, lr=lr, device=device, every=every)
     model.cpu()
     return {"sparsity": sparsity(model), "test_acc": accuracy(model, data.x_test, data.y_test),
             "epochs": epochs, "lr": lr, "seed": seed, "epoch_seconds": times}
