@@ -930,3 +930,15 @@ def test_pe_with_per_crossbar_adc_bits():
     simulate(dut, tb)
     with pytest.raises(XbarError, match="adc bits"):
         PeTile(d, adc_bits=[6, 5, 5, 5])
+
+
+def test_stats_show_the_narrower_adcs():
+    """3-bit ADCs in every slot of the tiny design (5-bit ADCs): the ADCs' output mux is 2
+    bits narrower, 4 slots x 4 ADCs x 2 bits = 32 bits of datapath fewer; nothing else changes."""
+    from xbar_hw.rtl.generate import stats
+
+    full, narrow = stats(TINY)["components"], stats(TINY, adc_bits=[3] * 4)["components"]
+    n_adcs = TINY.pe.crossbars * TINY.adc.per_crossbar
+    assert full["adc"]["out_bits"] - narrow["adc"]["out_bits"] == n_adcs * (TINY.adc.bits - 3)
+    assert {k: v["out_bits"] for k, v in full.items() if k != "adc"} == {
+        k: v["out_bits"] for k, v in narrow.items() if k != "adc"}
