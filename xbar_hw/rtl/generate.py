@@ -66,7 +66,7 @@ synchronous active-high reset `rst`. Ports and payload layouts: `{name}.ports.js
 behavioural model of the analog arrays: simulate them, do not synthesize them.
 
 Geometry: {n} crossbars of {R} x {p.cols} cells ({p.cell_bits}-bit), {L} logical columns each
-(2s = {p.two_s} physical columns), {p.adcs} ADCs of {p.adc_bits} bits per crossbar, T = {p.read_cycles}
+(2s = {p.two_s} physical columns), {p.adcs} ADCs of {p.adc_bits} bits per crossbar{_slot_bits(top)}, T = {p.read_cycles}
 read cycles of {p.dac_bits}-bit digits, inputs {p.input_bits}-bit {'signed' if p.signed else 'unsigned'},
 outputs {p.out_bits}-bit signed.
 
@@ -120,6 +120,13 @@ def _target_comments() -> list[str]:
     return [line.strip() for line in src.splitlines() if "#:" in line]
 
 
+def _slot_bits(top: PeTile) -> str:
+    """The README's note on per-slot ADC widths (TinyADC), empty when every slot has adc.bits."""
+    if all(b == top.params.adc_bits for b in top.adc_bits):
+        return ""
+    return f" (built narrower per crossbar: {top.adc_bits} bits)"
+
+
 def _amaranth_version() -> str:
     import amaranth
     return amaranth.__version__
@@ -131,18 +138,19 @@ def verilog_text(design: Design, fault_entries: int | None = None) -> str:
     return verilog.convert(top, name=top_name(design), emit_src=False, strip_internal_attrs=True)
 
 
-def generate(design: Design, out_dir, fault_entries: int | None = None) -> dict:
+def generate(design: Design, out_dir, fault_entries: int | None = None, adc_bits: list[int] | None = None) -> dict:
     """Write ``<top>.v``, ``<top>.ports.json`` and ``README.md`` under ``out_dir``; return
-    their paths by kind ("verilog", "ports", "readme")."""
+    their paths by kind ("verilog", "ports", "readme"). ``adc_bits``: each crossbar slot's
+    ADC bits (TinyADC; default: ``adc.bits``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = top_name(design)
-    top = PeTile(design, fault_entries)
+    top = PeTile(design, fault_entries, adc_bits)
     text = verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
     paths = {"verilog": out / f"{name}.v", "ports": out / f"{name}.ports.json", "readme": out / "README.md"}
     paths["verilog"].write_text(text, encoding="utf-8")
     ports = {"top": name, "design": design.name, "clock": "clk", "reset": "rst",
-             "params": dict(vars(top.params)),
+             "params": dict(vars(top.params)), "adc_bits": top.adc_bits,
              "ports": port_map(top)}
     paths["ports"].write_text(json.dumps(ports, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     paths["readme"].write_text(_readme(design, top, name), encoding="utf-8")

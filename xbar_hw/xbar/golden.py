@@ -303,11 +303,12 @@ def apply_column_masks(p_rb: torch.Tensor, codes_rb: torch.Tensor, design: Desig
 
 
 def crossbar_mvm(levels: torch.Tensor, x: torch.Tensor, design: Design, adc_shift: int | None = None,
-                 mask_codes: torch.Tensor | None = None) -> torch.Tensor:
+                 mask_codes: torch.Tensor | None = None, adc_bits: int | None = None) -> torch.Tensor:
     """One crossbar: levels uint8 [R, C], integer inputs x [B, R] -> P int64 [B, L].
 
     ``adc_shift`` None uses the design's shift (a0 for ``auto``). ``mask_codes`` [L]: the
-    column mask of each logical column (spec section 3). No faults here.
+    column mask of each logical column (spec section 3). ``adc_bits`` None: the design's
+    ``adc.bits`` (else this crossbar's own, TinyADC). No faults here.
     """
     R, C = design.crossbar.rows, design.crossbar.cols
     if levels.shape != (R, C):
@@ -317,7 +318,7 @@ def crossbar_mvm(levels: torch.Tensor, x: torch.Tensor, design: Design, adc_shif
     if bool((levels > design.cell_max).any()):
         raise XbarError(f"levels: got {int(levels.max())}; allowed: integers in [0, {design.cell_max}]")
     check_input_range(x, design)
-    engine = CrossbarEngine(levels.unsqueeze(0), R, design.logical_cols, design, adc_shift)
+    engine = CrossbarEngine(levels.unsqueeze(0), R, design.logical_cols, design, adc_shift, adc_bits=adc_bits)
     x_u = x.to(torch.int64) + design.input_offset
     cols = engine.fast.columns_from_rows(x_u)
     if mask_codes is None:
