@@ -31,8 +31,15 @@ from xbar_hw.core.design import load_design
 from xbar_hw.energy import program_report
 from xbar_hw.energy.adcbits import hardware_report
 from xbar_hw.flows.models import model_kwargs
-from xbar_hw.flows.prune import (apply_masks, layer_bits, magnitude_prune, mapped_modules, prune_model, retrain,
-                                 tinyadc_mask)
+from xbar_hw.flows.prune import (
+    apply_masks,
+    layer_bits,
+    magnitude_prune,
+    mapped_modules,
+    prune_model,
+    retrain,
+    tinyadc_mask,
+)
 from xbar_hw.workload.data import Dataset, load_dataset
 from xbar_hw.workload.models import build_model
 from xbar_hw.workload.resolve import resolve_data
@@ -44,7 +51,7 @@ from xbar_hw.xbar.layers import set_path
 def digits32(seed: int) -> Dataset:
     """UCI digits upsampled (bilinear) from 8x8 to 32x32: the ResNet-20-sized net's task."""
     d = load_dataset("digits", seed=seed)
-    up = lambda x: F.interpolate(x, size=32, mode="bilinear", align_corners=False).clamp(0, 1)  # noqa: E731
+    up = lambda x: F.interpolate(x, size=32, mode="bilinear", align_corners=False).clamp(0, 1)
     return Dataset("digits32", up(d.x_train), d.y_train, up(d.x_test), d.y_test, d.classes)
 
 

@@ -7,8 +7,9 @@ loop (tests/spec_reference.py) run once per crossbar with that crossbar's ADC bi
 
 from __future__ import annotations
 
-import torch
 import pytest
+import torch
+from spec_reference import ref_crossbar_mvm
 
 from xbar_hw import load_design
 from xbar_hw.cli import main
@@ -22,14 +23,12 @@ from xbar_hw.core.adcbits import (
 from xbar_hw.core.errors import XbarError
 from xbar_hw.core.mapping import map_layer
 from xbar_hw.core.program import Program
-from xbar_hw.flows.prune import prune_model, sparsity, tinyadc_mask, apply_masks, mapped_modules
+from xbar_hw.flows.prune import apply_masks, mapped_modules, prune_model, sparsity, tinyadc_mask
 from xbar_hw.workload.data import Dataset
 from xbar_hw.workload.models import build_model, save_model
-from xbar_hw.xbar import convert_to_program, build_network
+from xbar_hw.xbar import build_network, convert_to_program
 from xbar_hw.xbar.golden import CrossbarEngine, input_digits
 from xbar_hw.xbar.layers import set_path
-
-from spec_reference import ref_crossbar_mvm
 
 TINY = "designs/tiny.yaml"  # 16 x 16, 2-bit cells, 4-bit weights (s = 2, L = 4), v = 1, 5-bit ADC
 
@@ -233,3 +232,18 @@ def test_program_energy_prices_conversions_at_each_crossbars_bits():
     drop = 2 * 8 * 10 * 8 * (1.67 - 1.20)
     assert full["energy_by_component_pj"]["adc"] - part["energy_by_component_pj"]["adc"] == pytest.approx(drop, rel=1e-9)
     assert full["energy_by_component_pj"]["crossbar"] == pytest.approx(part["energy_by_component_pj"]["crossbar"], rel=1e-12)
+
+
+def test_per_layer_auto_bounds():
+    """--per-layer auto with keep_mass 0 is the plain target; with keep_mass 1 no pruning
+    keeps all the mass, so each layer keeps the bits its unpruned levels need (at most adc.bits)."""
+    from xbar_hw.flows.prune import integer_weights, layer_bits
+
+    d = load_design("designs/default.yaml")
+    model = build_model("mnist_cnn", seed=0, in_channels=1, num_classes=10, in_size=12, width=8)
+    need = {n: int(lossless_adc_bits(map_layer(integer_weights(m, d), d), d).max())
+            for n, m in mapped_modules(model).items()}
+    assert layer_bits(model, d, 4, "auto", keep_mass=0.0) == layer_bits(model, d, 4) == {n: min(4, b) for n, b in need.items()}
+    assert layer_bits(model, d, 4, "auto", keep_mass=1.0) == {n: min(b, d.adc.bits) for n, b in need.items()}
+    with pytest.raises(XbarError, match="per-layer"):
+        layer_bits(model, d, 4, "every")

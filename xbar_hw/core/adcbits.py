@@ -117,5 +117,13 @@ def column_keep(w_int: torch.Tensor, bits: int, design: Design) -> torch.Tensor:
     return keep.view(n_rb * R, N)[:K]
 
 
-__all__ = ["column_keep", "assign_adc_bits", "bit_length", "column_budget", "column_sum_max", "crossbars_lossless",
-           "lossless_adc_bits", "min_prunable_bits"]
+__all__ = [
+    "assign_adc_bits",
+    "bit_length",
+    "column_budget",
+    "column_keep",
+    "column_sum_max",
+    "crossbars_lossless",
+    "lossless_adc_bits",
+    "min_prunable_bits",
+]

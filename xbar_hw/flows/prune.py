@@ -65,7 +65,7 @@ def tinyadc_mask(m: nn.Module, bits: int, design: Design) -> torch.Tensor:
 def magnitude_mask(m: nn.Module, sparsity: float) -> torch.Tensor:
     """Keep the largest |w| of the layer so that a fraction ``sparsity`` is zero (ties by index)."""
     w = m.weight.detach().abs().flatten()
-    drop = int(round(sparsity * w.numel()))
+    drop = round(sparsity * w.numel())
     keep = torch.ones_like(w, dtype=torch.bool)
     if drop:
         keep[w.argsort(stable=True)[:drop]] = False
@@ -205,5 +205,14 @@ def prune_file(model_path, design: Design, bits: int, output, *, data: str | Non
     return {**figures, "output": str(output)}
 
 
-__all__ = ["prune_file", "layer_bits", "magnitude_mask", "magnitude_prune", "mapped_modules", "prune_model", "retrain",
-           "sparsity", "tinyadc_mask"]
+__all__ = [
+    "layer_bits",
+    "magnitude_mask",
+    "magnitude_prune",
+    "mapped_modules",
+    "prune_file",
+    "prune_model",
+    "retrain",
+    "sparsity",
+    "tinyadc_mask",
+]

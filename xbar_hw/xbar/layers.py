@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.adcbits import crossbars_lossless
 from ..core.design import Design
 from ..core.errors import XbarError, field_error
-from ..core.adcbits import crossbars_lossless
 from ..core.layer import LayerProgram
 from ..core.mapping import layer_weights
 from .fastpath import scratch
