@@ -27,7 +27,8 @@ Exactness, step by step (every value is an integer; each dtype is chosen by a bo
   any order, is exact), else float64 (exact below 2^53); S is then cast to integers exactly.
   No float64 GEMM runs on the int8 path, whatever S_max.
 - ADC: min((S + h) >> a, 2^b_a - 1) in int32 when every column's S + h stays below 2^31,
-  else int64; the clip runs only where some column can reach it with the levels it holds.
+  else int64; the clip runs only where some column can reach it with the levels it holds
+  (b_a per crossbar where the Program records its ADC bits: one clip level per column).
 - The codes of the row blocks are added (times 2^a where the crossbars' shifts differ) in
   int32, or int64 when their bound (the sum of the blocks' largest codes) needs it.
 - Over read cycles (weights 2^(t*v)): a GEMV in float32 when that bound times 2^(T*v) is
