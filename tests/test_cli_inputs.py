@@ -168,6 +168,9 @@ COMMANDS = {
     "rtl": (["rtl", str(ROOT / "designs/default.yaml"), "--stats", "-o", "out/rtl"], None),
     "map": (["map", "--model", "{model}", "--design", str(ROOT / "designs/default.yaml"), "-o", "out/p.safetensors"], None),
     "report": (["report", "--program", "{tasks}", "--images", "64", "-o", "out/report"], None),
+    # a build folder that did not exist: signalled once the RTL is being generated into it
+    "cosim": (["cosim", "--design", str(ROOT / "designs/default.yaml"), "--program", "random", "--vectors", "2",
+               "--build-dir", "out/build"], "out/build"),
 }
 
 

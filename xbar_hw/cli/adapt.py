@@ -10,7 +10,7 @@ from ..core.design import load_design
 from ..core.errors import XbarError
 from ..core.program import Program
 from ..flows.adapting import adapt_config, adapt_task, backbone_summary, build_backbone, cell_diff
-from .common import print_json
+from .common import add_output, add_reporting, print_json
 from .values import EPOCHS, SAMPLES, SEED, integer, number, output_file
 
 
@@ -65,9 +65,8 @@ def add_backbone(sub) -> None:
     p.add_argument("--design", default="designs/default.yaml")
     p.add_argument("--epochs", type=EPOCHS, default=8)
     p.add_argument("--seed", type=SEED, default=0)
-    p.add_argument("-o", "--output", type=output_file, required=True)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    add_output(p)
+    add_reporting(p, quiet=True)
     p.set_defaults(func=cmd_backbone)
 
 
@@ -84,9 +83,8 @@ def add_adapt(sub) -> None:
     p.add_argument("--seed", type=SEED, default=0, help="seed of the head, the masks and the shuffling")
     p.add_argument("--split-seed", type=SEED, default=0, help="seed of the task's train/test split")
     p.add_argument("--eval-limit", type=SAMPLES, default=None, help="evaluate N test samples (a fixed random subset)")
-    p.add_argument("-o", "--output", type=output_file)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    add_output(p, required=False)
+    add_reporting(p, quiet=True)
     p.set_defaults(func=cmd_adapt)
 
 
@@ -97,5 +95,5 @@ def add_diff(sub) -> None:
     p.add_argument("--task-a", default=None, help="task active in the first Program (default: its base task)")
     p.add_argument("--task-b", default=None, help="task active in the second (or the same) Program")
     p.add_argument("--cells", type=output_file, default=None, help="write every differing cell to this CSV file")
-    p.add_argument("--json", action="store_true")
+    add_reporting(p)
     p.set_defaults(func=cmd_diff)

@@ -1,16 +1,31 @@
-"""What several commands share: JSON output, the data options and the non-ideal options."""
+"""What several commands share: the output and reporting options, JSON output, the data
+options and the non-ideal options."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from .values import OHMS, SEED, integer, number
+from .values import OHMS, SEED, integer, number, output_file, output_folder
 
 
 def print_json(doc) -> None:
     """``doc`` on stdout: indented, keys sorted (paths and other objects as strings)."""
     print(json.dumps(doc, indent=2, sort_keys=True, default=str))
+
+
+def add_output(p: argparse.ArgumentParser, kind: str = "file", required: bool = True, default=None,
+               help: str | None = None) -> None:
+    """``-o/--output``: a ``kind`` ("file" or "folder") checked as writable before any work."""
+    p.add_argument("-o", "--output", type=output_file if kind == "file" else output_folder, required=required,
+                   default=default, help=help or f"output {kind}")
+
+
+def add_reporting(p: argparse.ArgumentParser, quiet: bool = False) -> None:
+    """``--json`` (the result as JSON on stdout) and, for commands that print progress, ``--quiet``."""
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    if quiet:
+        p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 def add_data(p: argparse.ArgumentParser, default: str | None = None) -> None:

@@ -7,8 +7,8 @@ import argparse
 
 from ..core.design import load_design
 from ..flows.costs import cost_report, energy_summary, report_summary
-from .common import print_json
-from .values import integer, output_folder
+from .common import add_output, add_reporting, print_json
+from .values import integer
 
 
 def cmd_energy(args: argparse.Namespace) -> int:
@@ -45,7 +45,7 @@ def add_energy(sub) -> None:
     p.add_argument("--task", default=None, help="the Program's task to run (default: its base task)")
     p.add_argument("--data", default=None, help="workload: a task or data set (default: the one the Program was mapped on)")
     p.add_argument("--images", type=integer(1, 100000), default=16, help="workload images")
-    p.add_argument("--json", action="store_true")
+    add_reporting(p)
     p.set_defaults(func=cmd_energy)
 
 
@@ -58,6 +58,6 @@ def add_report(sub) -> None:
     p.add_argument("--design", default=None,
                    help="design file whose cost-side entries (clock, technology) replace the Programs' own; "
                         "it must map the same way")
-    p.add_argument("-o", "--output", type=output_folder, required=True)
-    p.add_argument("--json", action="store_true")
+    add_output(p, "folder")
+    add_reporting(p)
     p.set_defaults(func=cmd_report)

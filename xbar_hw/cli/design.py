@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..flows.designs import check_design
-from .common import print_json
+from .common import add_reporting, print_json
 
 
 def cmd_design(args: argparse.Namespace) -> int:
@@ -28,5 +28,5 @@ def add_design(sub) -> None:
     p = sub.add_parser("design", help="check or show a design file")
     p.add_argument("action", choices=("check", "show"))
     p.add_argument("file")
-    p.add_argument("--json", action="store_true")
+    add_reporting(p)
     p.set_defaults(func=cmd_design)

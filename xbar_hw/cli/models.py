@@ -12,8 +12,8 @@ from ..flows.models import CALIBRATION, map_model, train_model
 from ..flows.nonideal import with_nonideal
 from ..flows.workloads import data_made_on
 from ..workload.models import load_model
-from .common import add_data, add_nonideal, nonideal_overrides, print_json
-from .values import EPOCHS, SAMPLES, integer, number, output_file
+from .common import add_data, add_nonideal, add_output, add_reporting, nonideal_overrides, print_json
+from .values import EPOCHS, SAMPLES, integer, number
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -88,9 +88,8 @@ def add_train(sub) -> None:
     p.add_argument("--width", type=integer(1, 1024), default=16, help="channels of mnist_cnn's first conv")
     p.add_argument("--epochs", type=EPOCHS, default=5)
     p.add_argument("--lr", type=number(0.0, 10.0, lo_open=True), default=1e-3)
-    p.add_argument("-o", "--output", type=output_file, required=True)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    add_output(p)
+    add_reporting(p, quiet=True)
     p.set_defaults(func=cmd_train)
 
 
@@ -100,8 +99,8 @@ def add_map(sub) -> None:
     p.add_argument("--design", required=True)
     add_data(p)
     p.add_argument("--calibration", type=SAMPLES, default=CALIBRATION, help="training samples used to calibrate scales")
-    p.add_argument("-o", "--output", type=output_file, required=True)
-    p.add_argument("--json", action="store_true")
+    add_output(p)
+    add_reporting(p)
     p.set_defaults(func=cmd_map)
 
 
@@ -113,7 +112,6 @@ def add_evaluate(sub) -> None:
     add_data(p)
     p.add_argument("--calibration", type=SAMPLES, default=CALIBRATION)
     p.add_argument("--limit", type=SAMPLES, default=None, help="evaluate N test samples (a fixed random subset)")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    add_reporting(p, quiet=True)
     add_nonideal(p)
     p.set_defaults(func=cmd_evaluate)

@@ -13,7 +13,7 @@ from ..flows.nia import run_nia
 from ..flows.nonideal import with_nonideal
 from ..flows.workloads import data_made_on
 from ..workload.models import load_model
-from .common import add_data, add_nonideal, nonideal_overrides, print_json
+from .common import add_data, add_nonideal, add_output, add_reporting, nonideal_overrides, print_json
 from .values import EPOCHS, OHMS, SAMPLES, SEED, integer, output_file
 
 
@@ -64,7 +64,7 @@ def add_irdrop(sub) -> None:
     p.add_argument("--r-sense", type=OHMS, default=None, help="column sense resistance, ohms")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the random cell levels")
     p.add_argument("--netlist", type=output_file, default=None, help="write the crossbar as a SPICE netlist (ngspice -b)")
-    p.add_argument("--json", action="store_true")
+    add_reporting(p)
     p.set_defaults(func=cmd_irdrop)
 
 
@@ -76,8 +76,7 @@ def add_nia(sub) -> None:
     p.add_argument("--calibration", type=SAMPLES, default=CALIBRATION)
     p.add_argument("--epochs", type=EPOCHS, default=2)
     p.add_argument("--limit", type=SAMPLES, default=None)
-    p.add_argument("-o", "--output", type=output_file, required=True)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    add_output(p)
+    add_reporting(p, quiet=True)
     add_nonideal(p)
     p.set_defaults(func=cmd_nia)

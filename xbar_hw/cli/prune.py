@@ -7,8 +7,8 @@ import argparse
 
 from ..core.design import load_design
 from ..flows.prune import prune_file
-from .common import add_data, print_json
-from .values import EPOCHS, integer, number, output_file
+from .common import add_data, add_output, add_reporting, print_json
+from .values import EPOCHS, integer, number
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -27,15 +27,15 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 def add_prune(sub) -> None:
     p = sub.add_parser("prune", help="TinyADC: prune a model so that each crossbar is exact with fewer ADC bits")
-    p.add_argument("--model", required=True)
-    p.add_argument("--design", required=True)
+    p.add_argument("--model", required=True, help="a trained model file (xbar-hw train)")
+    p.add_argument("--design", required=True, help="the design whose crossbar layout the budgets follow")
     p.add_argument("--adc-bits", type=integer(1, 62), required=True,
                    help="ADC bits every crossbar must be exact with (shift 0)")
     p.add_argument("--per-layer", choices=("auto",), default=None,
                    help="auto: a layer that would lose over half its weight mass keeps more bits")
     add_data(p)
     p.add_argument("--epochs", type=EPOCHS, default=2, help="retraining epochs")
-    p.add_argument("--lr", type=number(0.0, 10.0, lo_open=True), default=5e-4)
-    p.add_argument("-o", "--output", type=output_file, required=True)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--lr", type=number(0.0, 10.0, lo_open=True), default=5e-4, help="retraining learning rate (Adam)")
+    add_output(p, help="the pruned model file")
+    add_reporting(p)
     p.set_defaults(func=cmd_prune)

@@ -14,7 +14,7 @@ from ..core.design import load_design
 from ..core.program import Program
 from ..flows.hardware import generate_rtl
 from ..sim.cosim import cosim
-from .common import print_json
+from .common import add_reporting, print_json
 from .values import SEED, integer, number, output_folder
 
 
@@ -86,7 +86,7 @@ def add_rtl(sub) -> None:
     p.add_argument("--stats", action="store_true", help="cell and flip-flop counts per component (builtin Yosys)")
     p.add_argument("--lint", action="store_true",
                    help="verilator --lint-only -Wall on the Verilog (waivers for Yosys's output style); exit 1 on a warning")
-    p.add_argument("--json", action="store_true")
+    add_reporting(p)
     p.set_defaults(func=cmd_rtl)
 
 
@@ -106,7 +106,7 @@ def add_cosim(sub) -> None:
     p.add_argument("--reset-mid", action="store_true", help="first reset the tile in the middle of an MVM")
     p.add_argument("--density", type=number(0.0, 1.0), default=1.0,
                    help="random loads: fraction of non-zero weights (fewer cell writes on large designs; default 1)")
-    p.add_argument("--json", action="store_true")
+    add_reporting(p)
     p.set_defaults(func=cmd_cosim)
 
 

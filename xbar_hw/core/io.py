@@ -83,6 +83,21 @@ def atomic_dir(path: str | Path):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def fresh_folder(path: str | Path):
+    """A working folder that a run may create (a cache of builds, say): if ``path`` did not
+    exist on entry and the block fails or is interrupted, the folder is removed, so a run
+    that did not finish leaves nothing behind; an existing folder is left as it is."""
+    path = Path(path)
+    existed = path.exists()
+    try:
+        yield path
+    except BaseException:
+        if not existed:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

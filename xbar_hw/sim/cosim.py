@@ -25,6 +25,7 @@ from pathlib import Path
 from ..core.cycles import cycles_per_mvm
 from ..core.design import Design
 from ..core.errors import field_error
+from ..core.io import fresh_folder
 from ..rtl.params import rtl_params
 from .compare import check_against_layer, compare, coverage
 from .golden_pe import golden_beats
@@ -122,9 +123,10 @@ def cosim(design, program=None, seed: int = 0, task: str | None = None, layer: s
 
     build_dir = Path(build_dir) if build_dir is not None else default_build_dir(design)
     t_rtl = time.perf_counter()
-    rtl = build_rtl(design, build_dir, adc_bits=load.adc_bits)
-    rtl_seconds = time.perf_counter() - t_rtl
-    results = run_testbench(rtl, build_dir, sim, stimulus, seed)
+    with fresh_folder(build_dir):
+        rtl = build_rtl(design, build_dir, adc_bits=load.adc_bits)
+        rtl_seconds = time.perf_counter() - t_rtl
+        results = run_testbench(rtl, build_dir, sim, stimulus, seed)
     results["ports"] = str(rtl["ports"])
     report = compare(load, expected, results, exp_cycles, prog, cfg, reset_mid, backpressure)
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..core.design import Design
 from ..core.errors import XbarError
+from ..core.io import atomic_dir, atomic_path
 from ..rtl.generate import generate, top_name
 
 SIMS = ("icarus", "verilator")
@@ -175,15 +176,21 @@ def build_rtl(design: Design, build_dir: str | Path, fault_entries: int | None =
     staging = Path(build_dir) / "rtl.new"
     if staging.exists():
         shutil.rmtree(staging)
-    new = generate(design, staging, fault_entries, adc_bits)
-    out.mkdir(parents=True, exist_ok=True)
-    for kind, p in new.items():
-        target = out / p.name
-        if kind == "verilog" and target.is_file() and target.read_bytes() == p.read_bytes():
-            continue
-        shutil.copyfile(p, target)
-    shutil.rmtree(staging)
-    stamp.write_text(key)
+    try:
+        new = generate(design, staging, fault_entries, adc_bits)
+        out.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            stamp.unlink()  # the folder is stamped again only once every file is in
+        for kind, p in new.items():
+            target = out / p.name
+            if kind == "verilog" and target.is_file() and target.read_bytes() == p.read_bytes():
+                continue
+            with atomic_path(target) as tmp:
+                shutil.copyfile(p, tmp)
+        with atomic_path(stamp) as tmp:
+            Path(tmp).write_text(key)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return {**paths, "seconds": time.perf_counter() - t0, "generated": True}
 
 
@@ -243,15 +250,19 @@ def build_simulator(rtl: dict, build_dir: str | Path, sim: str) -> dict:
     product = sim_build / ("sim.vvp" if sim == "icarus" else rtl["top"])
     if stamp_file.is_file() and stamp_file.read_text() == stamp and product.is_file():
         return {"dir": sim_build, "seconds": 0.0, "cached": True}
-    sim_build.mkdir(parents=True, exist_ok=True)
-    log = sim_build / "build.log"
+    if sim_build.exists():  # a build of other Verilog: replaced whole, never patched
+        shutil.rmtree(sim_build)
     t0 = time.perf_counter()
-    with _sim_environment(paths, VERILATOR_MAKEFLAGS if sim == "verilator" else None):
+    # built in a temporary folder beside, renamed only when complete (the simulators'
+    # products do not depend on their folder's name): an interrupted or failed build
+    # leaves no folder behind
+    with atomic_dir(sim_build) as tmp, _sim_environment(paths, VERILATOR_MAKEFLAGS if sim == "verilator" else None):
+        log = tmp / "build.log"
         runner = get_runner(sim)
-        _run_runner(lambda: runner.build(sources=[rtl["verilog"]], hdl_toplevel=rtl["top"], build_dir=sim_build,
+        _run_runner(lambda: runner.build(sources=[rtl["verilog"]], hdl_toplevel=rtl["top"], build_dir=tmp,
                                          build_args=args, timescale=TIMESCALE, always=True, log_file=log),
                     log, f"{sim} build of {rtl['verilog']}")
-    stamp_file.write_text(stamp)
+        (tmp / "xbar_build.stamp").write_text(stamp)
     return {"dir": sim_build, "seconds": time.perf_counter() - t0, "cached": False}
 
 
