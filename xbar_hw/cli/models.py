@@ -29,11 +29,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def map_file(model, doc: dict, design, args: argparse.Namespace):
     """The model file's network mapped onto ``design``, calibrated on ``--data`` (else the
-    data it was trained on). Returns (program, data)."""
+    data it was trained on); a model pruned by ``xbar-hw prune`` gets each crossbar's own
+    lossless ADC bits. Returns (program, data)."""
     data, name = data_made_on(doc["meta"], args.data, seed=args.seed, image_size=args.image_size,
                               channels=args.channels)
     program = map_model(model, doc["arch"], doc["kwargs"], design, data, data_name=name, seed=args.seed,
-                        calibration=args.calibration, source=str(args.model))
+                        calibration=args.calibration, source=str(args.model),
+                        adc_bits="lossless" if "prune" in doc["meta"] else "design")
     return program, data
 
 

@@ -34,6 +34,8 @@ class LayerProgram:
     conv: dict | None = None  # in_channels, kernel_size, stride, padding, dilation
     first_pe: int = 0
     faults: torch.Tensor | None = None  # int64 [f, 4]: crossbar, row, column, stuck level (profiled)
+    #: int64 [n_crossbars]: each crossbar's ADC bits (TinyADC, issue 13); None: the design's adc.bits
+    adc_bits: torch.Tensor | None = None
     block: int | None = None  # b when W[K, N] is made of b x b circulant blocks (core/circulant.py)
 
     @property
@@ -49,6 +51,12 @@ class LayerProgram:
     def crossbar_pe(self, design: Design) -> torch.Tensor:
         """PE index of each crossbar."""
         return self.first_pe + torch.arange(self.n_crossbars) // design.pe.crossbars
+
+    def crossbar_adc_bits(self, design: Design) -> torch.Tensor:
+        """int64 [n_crossbars]: the ADC bits of every crossbar (the design's where none are recorded)."""
+        if self.adc_bits is None:
+            return torch.full((self.n_crossbars,), design.adc.bits, dtype=torch.int64)
+        return self.adc_bits.to(torch.int64)
 
     def stored_levels(self, xb: int) -> torch.Tensor:
         """The levels the cells of crossbar ``xb`` hold, int64 [R, C]: the intended levels
@@ -90,6 +98,8 @@ def layer_tensors(prefix: str, lp: LayerProgram) -> dict[str, torch.Tensor]:
         t[f"{prefix}bias"] = lp.bias.to(torch.float32)
     if lp.faults is not None:
         t[f"{prefix}faults"] = lp.faults.to(torch.int64)
+    if lp.adc_bits is not None:
+        t[f"{prefix}adc_bits"] = lp.adc_bits.to(torch.int64)
     return t
 
 
@@ -159,4 +169,7 @@ def layer_from(prefix: str, lj: dict, tensors: dict, design: Design, where: str 
         conv=check_conv(lj.get("conv"), f"{at}.conv", k_in) if kind == "conv" else None,
         first_pe=need_int(need_key(lj, "first_pe", at), f"{at}.first_pe", 0, MAX_CROSSBARS),
         faults=faults,
+        # optional (TinyADC): a file without it runs every crossbar at the design's adc.bits
+        adc_bits=need_tensor(tensors, f"{prefix}adc_bits", at, torch.int64, (n_rb * n_cb,), 1, design.adc.bits)
+        if f"{prefix}adc_bits" in tensors else None,
     )

@@ -56,11 +56,15 @@ def train_model(data_name: str, output, *, arch: str = "mnist_cnn", width: int =
 
 
 def map_model(model: nn.Module, arch: str, kwargs: dict, design: Design, data: Dataset, *, data_name: str,
-              seed: int = 0, calibration: int = CALIBRATION, source: str | None = None) -> Program:
+              seed: int = 0, calibration: int = CALIBRATION, source: str | None = None,
+              adc_bits: str = "design") -> Program:
     """Map ``model`` (zoo ``arch`` built with ``kwargs``) onto ``design``, its scales
     calibrated on the first ``calibration`` training samples of ``data``; the Program's
-    meta records ``data_name``, ``seed`` and the model file ``source`` (when given)."""
+    meta records ``data_name``, ``seed`` and the model file ``source`` (when given).
+    ``adc_bits="lossless"`` records each crossbar's own lossless ADC bits (TinyADC)."""
     meta = {"data": data_name, "seed": seed, **({"model": source} if source is not None else {})}
     if circulant_blocks(model):
-        return circulant_to_program(model, design, data.x_train[:calibration], {"arch": arch, "kwargs": kwargs}, meta)
-    return convert_to_program(model, design, data.x_train[:calibration], {"arch": arch, "kwargs": kwargs}, meta)
+        return circulant_to_program(model, design, data.x_train[:calibration], {"arch": arch, "kwargs": kwargs}, meta,
+                                    adc_bits=adc_bits)
+    return convert_to_program(model, design, data.x_train[:calibration], {"arch": arch, "kwargs": kwargs}, meta,
+                              adc_bits=adc_bits)

@@ -54,6 +54,7 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..core.design import Design
+from ..core.errors import XbarError
 from .adc import Adc, AdcScheduler
 from .array import CrossbarArray
 from .mask import ColumnMask
@@ -130,11 +131,18 @@ class PeTile(wiring.Component):
       conversions  Out 32: ADC conversions since reset (all crossbars)
 
     ``fault_entries``: depth of each crossbar's fault table (default R * L: any fault map fits).
+    ``adc_bits``: the ADC bits of each crossbar slot (TinyADC: the Program's per-crossbar
+    bits; default: every slot at ``adc.bits``); a slot's ADCs clip at 2^bits - 1 and their
+    codes are that many bits wide (zero-extended into the shift-add).
     """
 
-    def __init__(self, design: Design, fault_entries: int | None = None):
+    def __init__(self, design: Design, fault_entries: int | None = None, adc_bits: list[int] | None = None):
         self.design = design
         self.params = p = component_params(self, design, fault_entries)
+        self.adc_bits = [p.adc_bits] * p.crossbars if adc_bits is None else [int(b) for b in adc_bits]
+        if len(self.adc_bits) != p.crossbars or not all(1 <= b <= p.adc_bits for b in self.adc_bits):
+            self._MustUse__used = True
+            raise XbarError(f"adc bits: got {list(adc_bits)}; allowed: {p.crossbars} integers in [1, {p.adc_bits}]")
         self.layouts = layouts(p)
         super().__init__({
             "x": In(input_stream(p)),
@@ -214,7 +222,7 @@ class PeTile(wiring.Component):
         registers)."""
         p, d, cfg = self.params, self.design, self.cfg.payload
         for a in range(p.adcs):
-            adc = Adc(d)
+            adc = Adc(d, self.adc_bits[n])
             m.submodules[f"xbar{n}_adc{a}"] = adc
             m.d.comb += [
                 array.col[a].eq(sched.col[a]),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..core.adcbits import assign_adc_bits
 from ..core.circulant import check_reboc_design, duplication, input_index, output_index, reboc_matrix
 from ..core.design import Design
 from ..core.errors import XbarError
@@ -33,15 +34,16 @@ from .layers import MappedLayer, mapped_layers
 
 
 def circulant_to_program(model: nn.Module, design: Design, calibration: torch.Tensor, arch: dict | None = None,
-                         meta: dict | None = None) -> Program:
+                         meta: dict | None = None, adc_bits: str = "design") -> Program:
     """Quantize and map a block-circulant ``model`` (plain layout); each circulant layer's
     LayerProgram carries its block size. A design that cannot hold one block under
-    ``mapping.kind: reboc`` is one line."""
+    ``mapping.kind: reboc`` is one line. ``adc_bits`` as :func:`convert_to_program` (the
+    per-crossbar bits are assigned on the final levels)."""
     dense, blocks = densify(model)
     if design.mapping.kind == "reboc":
         for name, b in blocks.items():
             check_reboc_design(design, b, f"layer {name}")
-    program = convert_to_program(dense, design, calibration, arch, meta)
+    program = convert_to_program(dense, design, calibration, arch, meta, adc_bits="design" if blocks else adc_bits)
     for name, b in blocks.items():
         lp = program.layers[name]
         w_c = circulant_integers(model.get_submodule(name).vectors, design.weight_max)
@@ -51,6 +53,9 @@ def circulant_to_program(model: nn.Module, design: Design, calibration: torch.Te
             raise XbarError(f"model: layer {name} is block-circulant and a BatchNorm with a negative scale follows it "
                             f"(it would negate single outputs of a circulant block); allowed: positive BatchNorm scales")
         lp.levels, lp.block = map_layer(w_c, design), b
+    if blocks and adc_bits == "lossless":  # step 6 of convert_to_program, on the final levels
+        for lp in program.layers.values():
+            lp.adc_bits, lp.adc_shift = assign_adc_bits(lp.levels, lp.adc_shift, design)
     return program
 
 
@@ -71,6 +76,9 @@ class RebocLayer:
     def __init__(self, lp: LayerProgram, design: Design, device=None):
         if lp.block is None:
             raise XbarError(f"layer {lp.name}: not block-circulant; allowed for the ReBoc mapping: a layer with a block size")
+        if lp.adc_bits is not None:
+            raise XbarError(f"layer {lp.name}: has per-crossbar ADC bits (TinyADC); allowed for the ReBoc mapping: "
+                            f"the design's adc.bits on every crossbar")
         b = lp.block
         check_reboc_design(design, b, f"layer {lp.name}")
         self.lp, self.design, self.b = lp, design, b
