@@ -358,3 +358,15 @@ def test_batchnorm_folded_into_circulant_convs_keeps_the_integers_circulant():
         assert bool(((w * step - want).abs() <= step / 2 + 1e-6).all())
     with pytest.raises(XbarError, match=r"^model: layer .* a BatchNorm with a negative scale follows it"):
         circulant_to_program(bn_model(-1.5), DEFAULT, calib)
+
+
+def test_tinyadc_bits_on_circulant_programs():
+    # adc_bits="lossless" (TinyADC) assigns each crossbar its bits on the final circulant
+    # levels; the ReBoc mapping, which keeps the design's ADC, refuses such a layer in one line
+    model = make_circulant(build_model("mnist_cnn", seed=0, **KWARGS), 4)
+    x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    prog = circulant_to_program(model, DEFAULT, x, adc_bits="lossless")
+    lp = prog.layers["conv2"]
+    assert lp.block == 4 and lp.adc_bits is not None and len(lp.adc_bits) == lp.n_crossbars
+    with pytest.raises(XbarError, match="per-crossbar ADC bits"):
+        RebocLayer(lp, DEFAULT)
