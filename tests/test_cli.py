@@ -363,8 +363,11 @@ def test_demo_end_to_end(tmp_path):
         assert 0.5 < doc[key] <= 1.0, (key, doc[key])
     assert doc["design"] == "tiny" and doc["crossbars"] > 0
     assert sorted(p.name for p in out.iterdir()) == ["adapt.json", "backbone.safetensors", "cosim", "evaluate.json",
-                                                     "model.safetensors", "program.safetensors", "report",
-                                                     "tasks.safetensors"]
+                                                     "model.safetensors", "program.safetensors", "pruned.safetensors",
+                                                     "report", "tasks.safetensors", "tinyadc.json"]
+    tiny = json.loads((out / "tinyadc.json").read_text())  # tiny design: 5-bit ADCs, pruned for 3
+    assert tiny["adc_bits"] == 3 and all(b <= 3 for b in tiny["lossless_bits"].values())
+    assert tiny["adc_power_mw"] < tiny["design_adc_power_mw"]
     assert list((out / "cosim" / "rtl").glob("*.v"))
     if (out / "cosim" / "cosim.json").exists():  # Icarus installed
         cos = json.loads((out / "cosim" / "cosim.json").read_text())

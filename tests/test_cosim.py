@@ -694,3 +694,27 @@ def test_verilator_lint_clean_with_explained_waivers(tmp_path, design_files, nam
         assert any("WIDTH" in w for w in runner.lint(rtl["verilog"], rtl["top"], wall=True))
     finally:
         runner.LINT_WAIVERS_WALL.update(saved)
+
+
+@needs_icarus
+def test_pruned_program_with_narrower_adcs(build_root):
+    """TinyADC: mnist_cnn pruned for 3-bit ADCs on tiny (5-bit ADCs, a0 = 1) and mapped with
+    each crossbar's lossless bits at shift 0: the tile built with those ADC widths agrees
+    with the golden model (and the layer) beat for beat, cycles included."""
+    from xbar_hw.flows.prune import apply_masks, mapped_modules, tinyadc_mask
+    from xbar_hw.workload.data import load_dataset
+    from xbar_hw.workload.models import build_model
+    from xbar_hw.xbar.convert import convert_to_program
+
+    data = load_dataset("digits")
+    kwargs = {"in_channels": 1, "num_classes": 10, "in_size": 8, "width": 4}
+    model = build_model("mnist_cnn", seed=0, **kwargs)
+    apply_masks(model, {n: tinyadc_mask(m, 3, TINY) for n, m in mapped_modules(model).items()})
+    program = convert_to_program(model, TINY, data.x_train[:64], {"arch": "mnist_cnn", "kwargs": kwargs},
+                                 {"data": "digits", "seed": 0}, adc_bits="lossless")
+    r = cosim(TINY, program, layer="conv2", vectors=6, build_dir=build_root / "tiny_pruned")
+    check_run(r, TINY)
+    used = r["source"]["crossbars"][1]
+    assert r["adc_bits"][:used] == program.layers["conv2"].adc_bits[:used].tolist()
+    assert max(r["adc_bits"][:used]) <= 3 and r["shifts"][:used] == [0] * used
+    assert r["golden_vs_layer"]["ok"]

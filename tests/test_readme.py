@@ -23,8 +23,8 @@ def readme_block(title: str) -> str:
 def test_the_block_is_found_and_names_every_command():
     block = readme_block("The command line")
     used = set(re.findall(r"^xbar-hw (\w[\w-]*)", block, re.M))
-    parser_commands = {"design", "train", "map", "evaluate", "irdrop", "nia", "backbone", "adapt", "diff",
-                       "energy", "report", "rtl", "cosim", "sweep"}
+    parser_commands = {"design", "train", "prune", "map", "evaluate", "irdrop", "nia", "backbone", "adapt", "diff",
+                       "energy", "report", "reboc", "rtl", "cosim", "sweep"}
     assert parser_commands <= used, parser_commands - used  # the demo has its own section
 
 

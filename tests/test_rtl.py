@@ -921,3 +921,56 @@ def test_stats_counts_cells_per_component():
     assert all(v["cells"] > 0 for k, v in comps.items() if k != "array")
     # the shift-add holds one Horner accumulator per used physical column
     assert comps["shift_add"]["ff_bits"] == n * TINY.logical_cols * TINY.cols_per_logical * rtl_params(TINY).acc_bits
+
+
+def test_pe_with_per_crossbar_adc_bits():
+    """TinyADC: crossbars pruned for 2..4-bit ADCs (column_keep), each slot built with its own
+    ADC width at shift 0; slot 3 one bit below what its levels need, so it clips. Every
+    crossbar's output equals the spec's crossbar (spec_reference) at that slot's bits; the
+    lossless ones equal the exact integer product sum_r x_r w[r, j]."""
+    from xbar_hw.core.adcbits import column_keep, lossless_adc_bits
+
+    d = TINY  # 5-bit ADCs, a0 = 1
+    gen = torch.Generator().manual_seed(5)
+    ws, levels = [], []
+    for target in (2, 3, 4, 5):
+        w = torch.randint(-d.weight_max, d.weight_max + 1, (d.crossbar.rows, d.logical_cols), generator=gen)
+        w = w * column_keep(w, target, d)
+        ws.append(w)
+        levels.append(map_weights(w, d))
+    need = [int(b) for b in lossless_adc_bits(torch.stack(levels), d)]
+    assert need[3] >= 2
+    bits = need[:3] + [need[3] - 1]
+    xs = [random_x(d, gen, "max"), random_x(d, gen)]
+    dut = PeTile(d, adc_bits=bits, array="amaranth")
+    assert [dut_adc for dut_adc in dut.adc_bits] == bits
+
+    async def tb(ctx, top):
+        await program(ctx, dut, levels)
+        await send(ctx, dut.cfg, configure(d, shifts=[0] * 4))
+        for x in xs:
+            outs, _ = await mvm(ctx, dut, x.tolist())
+            for n, o in enumerate(outs):
+                ref = ref_crossbar_mvm(levels[n].tolist(), [x[n].tolist()], d.weights.bits, d.crossbar.cell_bits,
+                                       d.inputs.bits, d.inputs.dac_bits, bits[n], a=0)[0]
+                assert o[2] == ref
+                exact = [sum(int(x[n, r]) * int(ws[n][r, j]) for r in range(d.crossbar.rows)) for j in range(d.logical_cols)]
+                if n < 3:  # lossless at its bits
+                    assert o[2] == exact
+                elif x is xs[0]:  # every input at the top: the worst column reaches S_max and clips
+                    assert o[2] != exact
+    simulate(dut, tb)
+    with pytest.raises(XbarError, match="adc bits"):
+        PeTile(d, adc_bits=[6, 5, 5, 5])
+
+
+def test_stats_show_the_narrower_adcs():
+    """3-bit ADCs in every slot of the tiny design (5-bit ADCs): the ADCs' output mux is 2
+    bits narrower, 4 slots x 4 ADCs x 2 bits = 32 bits of datapath fewer; nothing else changes."""
+    from xbar_hw.rtl.generate import stats
+
+    full, narrow = stats(TINY)["components"], stats(TINY, adc_bits=[3] * 4)["components"]
+    n_adcs = TINY.pe.crossbars * TINY.adc.per_crossbar
+    assert full["adc"]["out_bits"] - narrow["adc"]["out_bits"] == n_adcs * (TINY.adc.bits - 3)
+    assert {k: v["out_bits"] for k, v in full.items() if k != "adc"} == {
+        k: v["out_bits"] for k, v in narrow.items() if k != "adc"}

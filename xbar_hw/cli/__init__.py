@@ -21,12 +21,14 @@ from .demo import add_demo
 from .design import add_design
 from .models import add_evaluate, add_map, add_train
 from .nonideal import add_irdrop, add_nia
+from .prune import add_prune
+from .reboc import add_reboc
 from .sim import add_cosim, add_rtl
 from .values import Parser
 
 #: the commands in the order ``xbar-hw --help`` lists them
-COMMANDS = (add_design, add_train, add_map, add_evaluate, add_irdrop, add_nia, add_backbone, add_adapt, add_diff,
-            add_energy, add_report, add_rtl, add_cosim, add_sweep, add_demo)
+COMMANDS = (add_design, add_train, add_prune, add_map, add_evaluate, add_irdrop, add_nia, add_backbone, add_adapt, add_diff,
+            add_energy, add_report, add_reboc, add_rtl, add_cosim, add_sweep, add_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

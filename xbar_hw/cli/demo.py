@@ -15,19 +15,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-DEMO_STEPS = """The end-to-end run on a design, in seven steps; every result in the output folder:
+DEMO_STEPS = """The end-to-end run on a design, in eight steps; every result in the output folder:
   1. train a small CNN on MNIST-5k                        (model.safetensors)
   2. map it onto the design                               (program.safetensors)
   3. float, quantized and mapped accuracy                 (evaluate.json)
-  4. chips with stuck-at faults (corrected or not) and read noise  (evaluate.json)
-  5. a task_cnn backbone on MNIST 0-4, adapted to Split MNIST 5-9 by XMA and XMA²
+  4. TinyADC: prune it for ADCs 2 bits smaller, lossless; accuracy, ADC power, area
+                                                          (pruned.safetensors, tinyadc.json)
+  5. chips with stuck-at faults (corrected or not) and read noise  (evaluate.json)
+  6. a task_cnn backbone on MNIST 0-4, adapted to Split MNIST 5-9 by XMA and XMA²
                                                           (backbone/tasks.safetensors, adapt.json)
-  6. the PE tile's Verilog, co-simulated with the XMA task's first layer  (cosim/)
-  7. the cost report of both task entries                 (report/)"""
+  7. the PE tile's Verilog, co-simulated with the XMA task's first layer  (cosim/)
+  8. the cost report of both task entries                 (report/)"""
 
 
 def add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="the end-to-end run on a design, in seven steps (see demo --help)",
+    p = sub.add_parser("demo", help="the end-to-end run on a design, in eight steps (see demo --help)",
                        description=DEMO_STEPS, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--design", default="designs/default.yaml")
     p.add_argument("-o", "--output", type=output_folder, default="out/demo")

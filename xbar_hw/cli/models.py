@@ -18,7 +18,8 @@ from .values import EPOCHS, SAMPLES, integer, number
 
 def cmd_train(args: argparse.Namespace) -> int:
     doc = train_model(args.data, args.output, arch=args.arch, width=args.width, epochs=args.epochs, lr=args.lr,
-                      seed=args.seed, image_size=args.image_size, channels=args.channels, progress=not args.quiet)
+                      seed=args.seed, image_size=args.image_size, channels=args.channels, progress=not args.quiet,
+                      circulant=args.circulant)
     if args.json:
         print_json(doc)
     else:
@@ -28,11 +29,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def map_file(model, doc: dict, design, args: argparse.Namespace):
     """The model file's network mapped onto ``design``, calibrated on ``--data`` (else the
-    data it was trained on). Returns (program, data)."""
+    data it was trained on); a model pruned by ``xbar-hw prune`` gets each crossbar's own
+    lossless ADC bits. Returns (program, data)."""
     data, name = data_made_on(doc["meta"], args.data, seed=args.seed, image_size=args.image_size,
                               channels=args.channels)
     program = map_model(model, doc["arch"], doc["kwargs"], design, data, data_name=name, seed=args.seed,
-                        calibration=args.calibration, source=str(args.model))
+                        calibration=args.calibration, source=str(args.model),
+                        adc_bits="lossless" if "prune" in doc["meta"] else "design")
     return program, data
 
 
@@ -86,6 +89,8 @@ def add_train(sub) -> None:
     p.add_argument("--width", type=integer(1, 1024), default=16, help="channels of mnist_cnn's first conv")
     p.add_argument("--epochs", type=EPOCHS, default=5)
     p.add_argument("--lr", type=number(0.0, 10.0, lo_open=True), default=1e-3)
+    p.add_argument("--circulant", type=integer(1, 4096), default=None, metavar="B",
+                   help="block-circulant layers of B x B blocks (4, 8 or 16) wherever B divides a layer")
     add_output(p)
     add_reporting(p, quiet=True)
     p.set_defaults(func=cmd_train)

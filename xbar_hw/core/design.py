@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import field_error
 from .nonideal import NonidealSpec
-from .schema import build_block, float_field, int_field
+from .schema import build_block, choice_field, float_field, int_field
 from .yamlfile import load_yaml
 
 # --------------------------------------------------------------------------- blocks
@@ -112,6 +112,21 @@ class MaskSpec:
     exponents: tuple = field(default=(-1, 0, 1), metadata={"kind": "intlist", "lo": -16, "hi": 16})
 
 
+@dataclass(frozen=True)
+class MappingSpec:
+    """How block-circulant layers sit on the crossbars (docs/architecture.md, "ReBoc").
+
+    ``kind``: ``plain`` (every circulant block expanded into b x b cells) or ``reboc`` (one
+    stored vector per block, shifted inputs; dense layers map plainly either way).
+    ``duplication``: ReBoc's copies per block column (0 = auto: fill the unused logical
+    columns). The Program file always holds the plain layout, so this block is not part of
+    the mapping fingerprint: it chooses how the chip runs a Program, like ``tile``.
+    """
+
+    kind: str = field(default="plain", metadata=choice_field("plain", "reboc"))
+    duplication: int = field(default=0, metadata=int_field(0, 4096))
+
+
 #: the most clock cycles an analog read may take to settle (tile.clock_hz / device.read_frequency)
 MAX_SETTLE_CYCLES = 1 << 16
 
@@ -131,6 +146,7 @@ class Design:
     tile: TileSpec = field(default_factory=TileSpec)
     device: DeviceSpec = field(default_factory=DeviceSpec)
     mask: MaskSpec = field(default_factory=MaskSpec)
+    mapping: MappingSpec = field(default_factory=MappingSpec)
     nonideal: NonidealSpec = field(default_factory=NonidealSpec)
     #: a shipped table (isaac-32nm, neurosim-22nm) or a path to a YAML table of that format
     technology: str = field(default="isaac-32nm", metadata={"kind": "technology", "options": TECHNOLOGIES})
@@ -302,6 +318,9 @@ def _check_cross_fields(d: Design) -> None:
         raise field_error(
             "nonideal.saf.sa1", d.nonideal.saf.sa1, f"at most 1 - nonideal.saf.sa0 = {1 - d.nonideal.saf.sa0:g} (SA0 + SA1 <= 1)"
         )
+    if d.mapping.kind == "reboc" and d.adc.shift == "calibrated":
+        raise field_error("mapping.kind", "reboc", "plain when adc.shift is calibrated (ReBoc keeps the design's "
+                          "one ADC shift; per-crossbar calibrated shifts belong to the plain layout)")
     if d.s_max.bit_length() + d.weights.bits + d.inputs.bits > 62:
         raise field_error("crossbar.rows", d.crossbar.rows, "a geometry whose sums fit 62 bits")
 

@@ -14,7 +14,8 @@ import torch
 from .check import need_bool, need_dict, need_float, need_int, need_key, need_str, need_tensor
 from .design import Design
 from .errors import XbarError, field_error, short
-from .mapping import fault_entries, layer_grid
+from .circulant import is_block_circulant
+from .mapping import fault_entries, layer_grid, layer_weights
 
 
 @dataclass
@@ -33,6 +34,9 @@ class LayerProgram:
     conv: dict | None = None  # in_channels, kernel_size, stride, padding, dilation
     first_pe: int = 0
     faults: torch.Tensor | None = None  # int64 [f, 4]: crossbar, row, column, stuck level (profiled)
+    #: int64 [n_crossbars]: each crossbar's ADC bits (TinyADC, issue 13); None: the design's adc.bits
+    adc_bits: torch.Tensor | None = None
+    block: int | None = None  # b when W[K, N] is made of b x b circulant blocks (core/circulant.py)
 
     @property
     def n_crossbars(self) -> int:
@@ -47,6 +51,12 @@ class LayerProgram:
     def crossbar_pe(self, design: Design) -> torch.Tensor:
         """PE index of each crossbar."""
         return self.first_pe + torch.arange(self.n_crossbars) // design.pe.crossbars
+
+    def crossbar_adc_bits(self, design: Design) -> torch.Tensor:
+        """int64 [n_crossbars]: the ADC bits of every crossbar (the design's where none are recorded)."""
+        if self.adc_bits is None:
+            return torch.full((self.n_crossbars,), design.adc.bits, dtype=torch.int64)
+        return self.adc_bits.to(torch.int64)
 
     def stored_levels(self, xb: int) -> torch.Tensor:
         """The levels the cells of crossbar ``xb`` hold, int64 [R, C]: the intended levels
@@ -74,6 +84,7 @@ class LayerProgram:
             "first_pe": self.first_pe,
             "n_crossbars": self.n_crossbars,
             "has_bias": self.bias is not None,
+            **({"block": self.block} if self.block is not None else {}),
         }
 
 
@@ -87,6 +98,8 @@ def layer_tensors(prefix: str, lp: LayerProgram) -> dict[str, torch.Tensor]:
         t[f"{prefix}bias"] = lp.bias.to(torch.float32)
     if lp.faults is not None:
         t[f"{prefix}faults"] = lp.faults.to(torch.int64)
+    if lp.adc_bits is not None:
+        t[f"{prefix}adc_bits"] = lp.adc_bits.to(torch.int64)
     return t
 
 
@@ -134,7 +147,16 @@ def layer_from(prefix: str, lj: dict, tensors: dict, design: Design, where: str 
     bias = None
     if need_bool(lj.get("has_bias", f"{prefix}bias" in tensors), f"{at}.has_bias"):
         bias = need_tensor(tensors, f"{prefix}bias", at, torch.float32, (n_out,))
+    block = lj.get("block")
+    if block is not None:
+        need_int(block, f"{at}.block", 2, 4096)
+        if k_in % block or n_out % block:
+            raise field_error(f"{at}.block", block, f"a block size dividing k_in = {k_in} and n_out = {n_out}")
+        if not is_block_circulant(layer_weights(levels, k_in, n_out, design), block):
+            raise XbarError(f"{at}: tensor '{prefix}levels' is not made of {block} x {block} circulant blocks "
+                            f"(header block = {block}); allowed: block-circulant weights")
     return LayerProgram(
+        block=block,
         name=name,
         kind=kind,
         k_in=k_in,
@@ -147,4 +169,7 @@ def layer_from(prefix: str, lj: dict, tensors: dict, design: Design, where: str 
         conv=check_conv(lj.get("conv"), f"{at}.conv", k_in) if kind == "conv" else None,
         first_pe=need_int(need_key(lj, "first_pe", at), f"{at}.first_pe", 0, MAX_CROSSBARS),
         faults=faults,
+        # optional (TinyADC): a file without it runs every crossbar at the design's adc.bits
+        adc_bits=need_tensor(tensors, f"{prefix}adc_bits", at, torch.int64, (n_rb * n_cb,), 1, design.adc.bits)
+        if f"{prefix}adc_bits" in tensors else None,
     )

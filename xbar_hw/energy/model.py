@@ -126,12 +126,18 @@ def program_report(program: Program, x: torch.Tensor, task: str | None = None, m
     n = len(x)
     by_layer, by_component, by_pe = {}, {}, {}
     for le in layers:
-        pj = energy_breakdown_pj(le.totals(), energies)
+        # each crossbar's conversions at its own ADC bits (TinyADC; the design's where none are recorded)
+        bits = view.layers[le.name].crossbar_adc_bits(design).tolist()
+        at = {b: {**energies, "adc": tech.by_bits_floor("events", "adc_conversion_pj", b)} for b in set(bits)}
+        pj: dict[str, float] = {}
+        for ev, b, pe in zip(le.crossbar_events, bits, le.crossbar_pe):
+            one = energy_breakdown_pj(ev, at[b])
+            by_pe[pe] = by_pe.get(pe, 0.0) + sum(one.values()) / n
+            for k, v in one.items():
+                pj[k] = pj.get(k, 0.0) + v
         by_layer[le.name] = sum(pj.values()) / n
         for k, v in pj.items():
             by_component[k] = by_component.get(k, 0.0) + v / n
-        for pe, ev in le.per_pe().items():
-            by_pe[pe] = by_pe.get(pe, 0.0) + sum(energy_breakdown_pj(ev, energies).values()) / n
     cycles = sum(le.cycles for le in layers) / n
     total = sum(by_component.values())
     static_mw = sum(tech.values["static_mw"].values())

@@ -39,6 +39,11 @@ class Technology:
     def get(self, section: str, entry: str) -> float:
         return self.values[section][entry]
 
+    def by_bits_floor(self, section: str, entry: str, bits: int) -> float:
+        """:meth:`by_bits`, with fewer bits than the table lists priced at its lowest entry
+        (conservative; a TinyADC crossbar may need only 2 or 3 bits)."""
+        return self.by_bits(section, entry, max(int(bits), min(self.values[section][entry])))
+
     def by_bits(self, section: str, entry: str, bits: int) -> float:
         """An ADC entry at ``bits`` bits; between tabulated points, log-linear interpolation;
         outside them, an error naming the range."""

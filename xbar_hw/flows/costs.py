@@ -9,6 +9,7 @@ from ..core.design import Design, load_design
 from ..core.errors import XbarError
 from ..core.program import Program
 from ..energy import design_report, program_report
+from ..energy.adcbits import hardware_report
 from ..energy.report import build_report, merge_programs, write_report
 from .workloads import task_workload
 
@@ -36,6 +37,8 @@ def energy_summary(design: Design, program=None, *, task: str | None = None, dat
         prep = program_report(loaded, task_workload(loaded, task, data, images), task)
         doc["energy_per_inference_pj"] = prep["energy_per_inference_pj"]
         doc["program"] = {k: prep[k] for k in PROGRAM_KEYS}
+        if any(lp.adc_bits is not None for lp in loaded.layers.values()):  # TinyADC: per-crossbar ADC bits
+            doc["program"]["adc_bits_hardware"] = hardware_report(loaded)
     return doc
 
 

@@ -1,10 +1,11 @@
 """The end-to-end demo on one design, step by step: train a small CNN on MNIST-5k, map it,
-evaluate it (ideal and on non-ideal chips), adapt a backbone to a second task by XMA and
+evaluate it, prune it for smaller ADCs (TinyADC), evaluate it on non-ideal chips, adapt a backbone to a second task by XMA and
 XMA², co-simulate the PE tile's Verilog, and write the cost report. Each step is a function;
 :func:`run_demo` runs them in order and tells what it does through ``say``."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -12,10 +13,12 @@ from pathlib import Path
 from torch import nn
 
 from ..adapt import fit
+from ..core.adcbits import min_prunable_bits
 from ..core.design import Design, load_design
 from ..core.io import atomic_dir, write_text
 from ..core.presets import load_preset
 from ..core.program import Program
+from ..energy.adcbits import hardware_report
 from ..energy.report import build_report, write_report
 from ..rtl.generate import generate
 from ..sim.cosim import cosim
@@ -28,6 +31,7 @@ from ..workload.train import accuracy, train
 from .adapting import adapt_config, backbone_summary, build_backbone, entry_summary
 from .evaluate import evaluate, evaluate_chips
 from .models import CALIBRATION, map_model, model_kwargs
+from .prune import prune_model
 from .workloads import task_workload
 
 Say = Callable[[str], None]
@@ -36,20 +40,25 @@ Say = Callable[[str], None]
 DATA = "mnist5k"
 ARCH = "mnist_cnn"
 WIDTH = 16
-#: step 4: name -> (shipped non-ideal preset, chip instances evaluated); the noise case runs
+#: step 5: name -> (shipped non-ideal preset, chip instances evaluated); the noise case runs
 #: at the design's read frequency (10 MHz in designs/default.yaml)
 NONIDEAL_CASES = {
     "saf_uncorrected": ("pytorx-saf-uncorrected", 3),
     "saf_corrected": ("pytorx-saf", 3),
     "noise_10MHz": ("read-noise", 1),
 }
-#: step 5: the task the backbone is adapted to, the methods, their epochs at most (the demo's
+#: step 4: TinyADC prunes the model for ADCs this many bits below the design's (at least the
+#: fewest any pruning reaches), retrained for at most this many epochs, scored on this many test samples
+PRUNE_BITS_BELOW = 2
+PRUNE_EPOCHS_MAX = 2
+PRUNE_EVAL_LIMIT = 500
+#: step 6: the task the backbone is adapted to, the methods, their epochs at most (the demo's
 #: --epochs caps them) and the test samples each entry is scored on
 TASK = "split_mnist_5_9"
 METHODS = ("xma", "xma2")
 ADAPT_EPOCHS_MAX = 3
 ADAPT_EVAL_LIMIT = 200
-#: step 6: the task entry the PE tile holds, and the MVMs streamed through it
+#: step 7: the task entry the PE tile holds, and the MVMs streamed through it
 COSIM_TASK = f"{TASK}.xma"
 COSIM_VECTORS = 4
 
@@ -61,7 +70,7 @@ def write_json(path: Path, doc: dict) -> None:
 
 def demo_train(data: Dataset, out: Path, *, epochs: int, seed: int, progress: bool, say: Say) -> nn.Module:
     """Step 1: train :data:`ARCH` on ``data``; written to ``out``/model.safetensors."""
-    say(f"[1/7] train {ARCH} on MNIST-5k ({len(data.x_train)} train / {len(data.x_test)} test, {epochs} epochs)")
+    say(f"[1/8] train {ARCH} on MNIST-5k ({len(data.x_train)} train / {len(data.x_test)} test, {epochs} epochs)")
     kwargs = model_kwargs(ARCH, data, WIDTH)
     model = train(build_model(ARCH, seed=seed, **kwargs), data, epochs=epochs, seed=seed, progress=progress).cpu()
     save_model(model, ARCH, kwargs, out / "model.safetensors",
@@ -71,7 +80,7 @@ def demo_train(data: Dataset, out: Path, *, epochs: int, seed: int, progress: bo
 
 def demo_map(model: nn.Module, design: Design, data: Dataset, out: Path, *, seed: int, say: Say) -> None:
     """Step 2: map the model onto ``design``; written to ``out``/program.safetensors."""
-    say(f"[2/7] map onto design {design.name}")
+    say(f"[2/8] map onto design {design.name}")
     program = map_model(model, ARCH, model_kwargs(ARCH, data, WIDTH), design, data, data_name=DATA, seed=seed,
                         calibration=CALIBRATION)
     program.save(out / "program.safetensors")
@@ -80,7 +89,7 @@ def demo_map(model: nn.Module, design: Design, data: Dataset, out: Path, *, seed
 def demo_evaluate(model: nn.Module, design: Design, data: Dataset, out: Path, *, progress: bool,
                   say: Say) -> tuple[Program, dict]:
     """Step 3: float, quantized and mapped accuracy of the Program as read back from its file."""
-    say("[3/7] evaluate float, quantized and mapped inference")
+    say("[3/8] evaluate float, quantized and mapped inference")
     program = Program.load(out / "program.safetensors", design)
     result = evaluate(program, data, model, progress=progress)
     say(f"float {result['float_acc']:.4f}  quantized {result['quant_acc']:.4f}  mapped {result['mapped_acc']:.4f}"
@@ -88,11 +97,38 @@ def demo_evaluate(model: nn.Module, design: Design, data: Dataset, out: Path, *,
     return program, result
 
 
+def demo_prune(model: nn.Module, design: Design, data: Dataset, out: Path, *, epochs: int, seed: int,
+               progress: bool, say: Say) -> dict:
+    """Step 4: TinyADC: a copy of the model pruned so that every crossbar is exact with ADCs
+    :data:`PRUNE_BITS_BELOW` bits below the design's (``out``/pruned.safetensors), mapped
+    with each crossbar's own bits; its mapped accuracy and the tile's ADC power and area
+    against the design's (``out``/tinyadc.json)."""
+    bits = max(min_prunable_bits(design), design.adc.bits - PRUNE_BITS_BELOW)
+    epochs = max(1, min(epochs, PRUNE_EPOCHS_MAX))
+    say(f"[4/8] TinyADC: prune for lossless {bits}-bit ADCs (design: {design.adc.bits}), {epochs} epoch(s) of retraining")
+    pruned = copy.deepcopy(model)
+    figures = prune_model(pruned, design, data, bits, epochs=epochs, seed=seed)
+    kwargs = model_kwargs(ARCH, data, WIDTH)
+    save_model(pruned, ARCH, kwargs, out / "pruned.safetensors", {"data": DATA, "seed": seed, "prune": figures})
+    program = map_model(pruned, ARCH, kwargs, design, data, data_name=DATA, seed=seed, adc_bits="lossless")
+    result = evaluate(program, data, pruned, progress=progress, limit=PRUNE_EVAL_LIMIT)
+    hw = hardware_report(program, empty=False)
+    doc = {"adc_bits": bits, "epochs": epochs, "sparsity": figures["sparsity"]["total"],
+           "lossless_bits": figures["lossless_bits"], "mapped_acc": result["mapped_acc"], "n_test": result["n_test"],
+           **{k: hw[k] for k in ("adc_bits_mean", "adc_power_mw", "tile_power_mw", "area_mm2", "gops_per_s_mm2",
+                                 "gops_per_w", "design_adc_power_mw", "design_tile_power_mw", "design_area_mm2")}}
+    say(f"  mapped {result['mapped_acc']:.4f} on {result['n_test']} test images at sparsity {doc['sparsity']:.2f}; "
+        f"ADC power {hw['design_adc_power_mw']:.1f} -> {hw['adc_power_mw']:.1f} mW, tile "
+        f"{hw['design_tile_power_mw']:.1f} -> {hw['tile_power_mw']:.1f} mW, area {hw['design_area_mm2']:.3f} -> "
+        f"{hw['area_mm2']:.3f} mm2")
+    return doc
+
+
 def demo_nonideal(program: Program, design: Design, data: Dataset, *, progress: bool, say: Say) -> dict:
     """Step 4: accuracy on chips with each of :data:`NONIDEAL_CASES`' presets; per case the
     chips, their mean accuracy and std."""
     saf = load_preset("pytorx-saf")["saf"]
-    say(f"[4/7] non-ideal chips: stuck-at faults at PytorX's rates ({100 * saf['sa0']:.2f}% SA0, "
+    say(f"[5/8] non-ideal chips: stuck-at faults at PytorX's rates ({100 * saf['sa0']:.2f}% SA0, "
         f"{100 * saf['sa1']:.2f}% SA1) and read noise")
     doc = {}
     for key, (preset, chips) in NONIDEAL_CASES.items():
@@ -107,7 +143,7 @@ def demo_adapt(design: Design, out: Path, *, epochs: int, seed: int, progress: b
     :data:`TASK` by XMA (column masks, no writes) and XMA² (10% of PEs reprogrammed); both
     entries in ``out``/tasks.safetensors. Returns the backbone's and each entry's summary."""
     epochs = max(1, min(epochs, ADAPT_EPOCHS_MAX))
-    say(f"[5/7] adapt: task_cnn backbone on MNIST 0-4 ({epochs} epochs), then Split MNIST 5-9 by XMA and XMA²")
+    say(f"[6/8] adapt: task_cnn backbone on MNIST 0-4 ({epochs} epochs), then Split MNIST 5-9 by XMA and XMA²")
     program = build_backbone(design, out / "backbone.safetensors", epochs=epochs, seed=seed, progress=progress)
     data = load_task(TASK, seed)
     doc = {"backbone": backbone_summary(program)}
@@ -127,7 +163,7 @@ def demo_cosim(design: Design, out: Path, *, seed: int, say: Say) -> bool:
     """Step 6: the PE tile's Verilog for ``design``, co-simulated (cocotb, Icarus) against
     the golden model with the first layer of :data:`COSIM_TASK` loaded; results in
     ``out``/cosim. Without Icarus, the Verilog only. Returns whether the run agreed."""
-    say(f"[6/7] generate the PE tile's Verilog and co-simulate it with the first layer under task {COSIM_TASK}")
+    say(f"[7/8] generate the PE tile's Verilog and co-simulate it with the first layer under task {COSIM_TASK}")
     if not available("icarus"):
         say("  skipped: iverilog is not installed (apt-get install -y iverilog); Verilog only")
         generate(design, out / "cosim" / "rtl")
@@ -144,7 +180,7 @@ def demo_cosim(design: Design, out: Path, *, seed: int, say: Say) -> bool:
 
 def demo_report(design: Design, out: Path, *, say: Say) -> None:
     """Step 7: energy, writes and lifetime of the task entries; written to ``out``/report."""
-    say("[7/7] cost report: energy per inference, cells written per switch, lifetime")
+    say("[8/8] cost report: energy per inference, cells written per switch, lifetime")
     program = Program.load(out / "tasks.safetensors", design)
     tasks = list(program.tasks)
     doc = build_report(program, {t: task_workload(program, t) for t in tasks}, tasks)
@@ -166,11 +202,14 @@ def run_demo(design_path, out, *, epochs: int = 5, seed: int = 0, progress: bool
         model = demo_train(data, tmp, epochs=epochs, seed=seed, progress=progress, say=say)
         demo_map(model, design, data, tmp, seed=seed, say=say)
         program, result = demo_evaluate(model, design, data, tmp, progress=progress, say=say)
+        write_json(tmp / "tinyadc.json", demo_prune(model, design, data, tmp, epochs=epochs, seed=seed,
+                                                    progress=progress, say=say))
         result["nonideal"] = demo_nonideal(program, design, data, progress=progress, say=say)
         write_json(tmp / "evaluate.json", result)
         write_json(tmp / "adapt.json", demo_adapt(design, tmp, epochs=epochs, seed=seed, progress=progress, say=say))
         ok = demo_cosim(design, tmp, seed=seed, say=say)
         demo_report(design, tmp, say=say)
-    say(f"results in {out}/: model.safetensors, program.safetensors, evaluate.json, backbone.safetensors,"
+    say(f"results in {out}/: model.safetensors, program.safetensors, pruned.safetensors, tinyadc.json, evaluate.json, "
+        "backbone.safetensors,"
         " tasks.safetensors, adapt.json, cosim/ (Verilog in cosim/rtl, cosim.json), report/")
     return ok

@@ -17,6 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..core.cycles import conversion_cycles
 from ..core.design import Design
+from ..core.errors import XbarError
 from .params import component_params
 
 
@@ -27,15 +28,20 @@ class Adc(wiring.Component):
     Ports:
       sum    In  bitlen(S_max) bits: the column sum S
       shift  In  shift bits: the crossbar's ADC shift a
-      code   Out b_a bits: Q
+      code   Out b_a bits: Q (``bits`` bits where given: a crossbar's own ADC resolution,
+             TinyADC; clip at 2^bits - 1)
     """
 
-    def __init__(self, design: Design):
+    def __init__(self, design: Design, bits: int | None = None):
         self.params = p = component_params(self, design)
+        self.bits = p.adc_bits if bits is None else bits
+        if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not 1 <= self.bits <= p.adc_bits:
+            self._MustUse__used = True
+            raise XbarError(f"adc bits: got {self.bits!r}; allowed: an integer in [1, {p.adc_bits}] (adc.bits)")
         super().__init__({
             "sum": In(p.sum_bits),
             "shift": In(p.shift_bits),
-            "code": Out(p.adc_bits),
+            "code": Out(self.bits),
         })
 
     def elaborate(self, platform):
@@ -47,7 +53,7 @@ class Adc(wiring.Component):
         halves = Array(Const((1 << (a - 1)) if 1 <= a <= width else 0, width) for a in range(1 << p.shift_bits))
         rounded = Signal(width)
         m.d.comb += rounded.eq((self.sum + halves[self.shift]) >> self.shift)
-        top = (1 << p.adc_bits) - 1
+        top = (1 << self.bits) - 1
         m.d.comb += self.code.eq(Mux(rounded > top, top, rounded))
         return m
 

@@ -70,7 +70,7 @@ macro `{macro}` (a black box: see "The crossbar macro" below); `{macro}.v` is it
 behavioural model, for simulation only: compile it with `{name}.v`.
 
 Geometry: {n} crossbars of {R} x {p.cols} cells ({p.cell_bits}-bit), {L} logical columns each
-(2s = {p.two_s} physical columns), {p.adcs} ADCs of {p.adc_bits} bits per crossbar, T = {p.read_cycles}
+(2s = {p.two_s} physical columns), {p.adcs} ADCs of {p.adc_bits} bits per crossbar{_slot_bits(top)}, T = {p.read_cycles}
 read cycles of {p.dac_bits}-bit digits, inputs {p.input_bits}-bit {'signed' if p.signed else 'unsigned'},
 outputs {p.out_bits}-bit signed.
 
@@ -162,6 +162,13 @@ def _target_comments() -> list[str]:
     return [line.strip() for line in src.splitlines() if "#:" in line]
 
 
+def _slot_bits(top: PeTile) -> str:
+    """The README's note on per-slot ADC widths (TinyADC), empty when every slot has adc.bits."""
+    if all(b == top.params.adc_bits for b in top.adc_bits):
+        return ""
+    return f" (built narrower per crossbar: {top.adc_bits} bits)"
+
+
 def _amaranth_version() -> str:
     import amaranth
     return amaranth.__version__
@@ -173,13 +180,14 @@ def verilog_text(design: Design, fault_entries: int | None = None) -> str:
     return verilog.convert(top, name=top_name(design), emit_src=False, strip_internal_attrs=True)
 
 
-def generate(design: Design, out_dir, fault_entries: int | None = None) -> dict:
+def generate(design: Design, out_dir, fault_entries: int | None = None, adc_bits: list[int] | None = None) -> dict:
     """Write ``<top>.v``, ``<macro>.v``, ``<top>.ports.json`` and ``README.md`` under
-    ``out_dir``; return their paths by kind ("verilog", "macro", "ports", "readme")."""
+    ``out_dir``; return their paths by kind ("verilog", "macro", "ports", "readme").
+    ``adc_bits``: each crossbar slot's ADC bits (TinyADC; default: ``adc.bits``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = top_name(design)
-    top = PeTile(design, fault_entries)
+    top = PeTile(design, fault_entries, adc_bits)
     text = verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
     macro = macro_name(design)
     paths = {"verilog": out / f"{name}.v", "macro": out / f"{macro}.v", "ports": out / f"{name}.ports.json",
@@ -187,7 +195,7 @@ def generate(design: Design, out_dir, fault_entries: int | None = None) -> dict:
     paths["verilog"].write_text(text, encoding="utf-8")
     paths["macro"].write_text(macro_verilog(design), encoding="utf-8")
     ports = {"top": name, "design": design.name, "clock": "clk", "reset": "rst",
-             "params": dict(vars(top.params)),
+             "params": dict(vars(top.params)), "adc_bits": top.adc_bits,
              "macro": {"module": macro, "file": paths["macro"].name, "parameters": macro_parameters(design),
                        "backdoor_plusarg": PLUSARG},
              "ports": port_map(top)}
@@ -196,12 +204,16 @@ def generate(design: Design, out_dir, fault_entries: int | None = None) -> dict:
     return paths
 
 
-def stats(design: Design, fault_entries: int | None = None) -> dict:
+def stats(design: Design, fault_entries: int | None = None, adc_bits: list[int] | None = None) -> dict:
     """Word-level cell counts of the PE tile per component, from Amaranth's builtin Yosys
     (RTLIL cells such as $add, $mux, $dff after ``proc; opt -fast; wreduce; opt_clean``:
     not gates, no technology mapping; the builtin Yosys has neither ``stat`` nor techmap).
 
-    Returns {"modules": {hierarchical name: {"cells", "ff_bits", "types", "behavioural"}},
+    ``adc_bits``: each crossbar slot's ADC bits (:class:`~xbar_hw.rtl.pe.PeTile`; TinyADC).
+    "out_bits" sums the output widths of a module's cells (Y_WIDTH, or WIDTH for flip-flops):
+    a word-level measure of its datapath's width.
+
+    Returns {"modules": {hierarchical name: {"cells", "ff_bits", "out_bits", "types", "behavioural"}},
     "components": {kind: {"instances", "cells", "ff_bits", "behavioural"}}, "total":
     {"cells", "ff_bits"}}; kinds: array, adc, sched, shift_add, saf, mask, control (the
     tile's FSM, input registers, output sum). The crossbar arrays are black-box instances
@@ -209,7 +221,7 @@ def stats(design: Design, fault_entries: int | None = None) -> dict:
     """
     from amaranth._toolchain.yosys import find_yosys
 
-    top = PeTile(design, fault_entries)
+    top = PeTile(design, fault_entries, adc_bits)
     name = top_name(design)
     text = rtlil.convert(top, name=name, emit_src=False)
     yosys = find_yosys(lambda ver: ver >= (0, 40))
@@ -219,11 +231,13 @@ def stats(design: Design, fault_entries: int | None = None) -> dict:
     modules, components = {}, {}
     for mod_name, mod in sorted(netlist["modules"].items()):
         types: dict[str, int] = {}
-        ff_bits = 0
+        ff_bits = out_bits = 0
         for cell in mod["cells"].values():
             if not cell["type"].startswith("$"):
                 continue  # an instance of a submodule: counted in its own module
             types[cell["type"]] = types.get(cell["type"], 0) + 1
+            width = cell["parameters"].get("Y_WIDTH", cell["parameters"].get("WIDTH", 0))
+            out_bits += int(width, 2) if isinstance(width, str) else int(width)
             if cell["type"] in ("$dff", "$sdff", "$adff", "$dffe", "$sdffe", "$sdffce"):
                 width = cell["parameters"]["WIDTH"]  # Yosys JSON: a binary string, or an int with -compat-int
                 ff_bits += int(width, 2) if isinstance(width, str) else int(width)
@@ -231,12 +245,14 @@ def stats(design: Design, fault_entries: int | None = None) -> dict:
         kind = "control" if mod_name == name else re.sub(r"\d+$", "", re.sub(r"^xbar\d+_", "", leaf))
         behavioural = kind == "array" and CrossbarArray.BEHAVIOURAL
         cells = sum(types.values())
-        modules[mod_name] = {"cells": cells, "ff_bits": ff_bits, "types": dict(sorted(types.items())),
-                             "behavioural": behavioural}
-        comp = components.setdefault(kind, {"instances": 0, "cells": 0, "ff_bits": 0, "behavioural": behavioural})
+        modules[mod_name] = {"cells": cells, "ff_bits": ff_bits, "out_bits": out_bits,
+                             "types": dict(sorted(types.items())), "behavioural": behavioural}
+        comp = components.setdefault(kind, {"instances": 0, "cells": 0, "ff_bits": 0, "out_bits": 0,
+                                            "behavioural": behavioural})
         comp["instances"] += 1
         comp["cells"] += cells
         comp["ff_bits"] += ff_bits
+        comp["out_bits"] += out_bits
     synth = [c for c in components.values() if not c["behavioural"]]
     return {"modules": modules, "components": components,
             "total": {"cells": sum(c["cells"] for c in synth), "ff_bits": sum(c["ff_bits"] for c in synth)}}

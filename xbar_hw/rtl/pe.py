@@ -135,15 +135,23 @@ class PeTile(wiring.Component):
       conversions  Out 32: ADC conversions since reset (all crossbars)
 
     ``fault_entries``: depth of each crossbar's fault table (default R * L: any fault map fits).
+    ``adc_bits``: the ADC bits of each crossbar slot (TinyADC: the Program's per-crossbar
+    bits; default: every slot at ``adc.bits``); a slot's ADCs clip at 2^bits - 1 and their
+    codes are that many bits wide (zero-extended into the shift-add).
     ``array``: "macro" (each crossbar a black-box instance of the macro) or "amaranth"
     (the Amaranth model, for Amaranth's simulator).
     """
 
     ARRAYS = {"macro": CrossbarMacro, "amaranth": CrossbarArray}
 
-    def __init__(self, design: Design, fault_entries: int | None = None, array: str = "macro"):
+    def __init__(self, design: Design, fault_entries: int | None = None, adc_bits: list[int] | None = None,
+                 array: str = "macro"):
         self.design = design
         self.params = p = component_params(self, design, fault_entries)
+        self.adc_bits = [p.adc_bits] * p.crossbars if adc_bits is None else [int(b) for b in adc_bits]
+        if len(self.adc_bits) != p.crossbars or not all(1 <= b <= p.adc_bits for b in self.adc_bits):
+            self._MustUse__used = True
+            raise XbarError(f"adc bits: got {list(adc_bits)}; allowed: {p.crossbars} integers in [1, {p.adc_bits}]")
         if array not in self.ARRAYS:
             self._MustUse__used = True
             raise XbarError(f"array: got {array!r}; allowed: one of {', '.join(self.ARRAYS)}")
@@ -228,7 +236,7 @@ class PeTile(wiring.Component):
         registers)."""
         p, d, cfg = self.params, self.design, self.cfg.payload
         for a in range(p.adcs):
-            adc = Adc(d)
+            adc = Adc(d, self.adc_bits[n])
             m.submodules[f"xbar{n}_adc{a}"] = adc
             m.d.comb += [
                 array.col[a].eq(sched.col[a]),

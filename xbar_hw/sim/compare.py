@@ -214,7 +214,8 @@ def _adc_counts(load: TileLoad) -> tuple[int, int, int]:
         a = load.shifts[n]
         h = (1 << (a - 1)) if a else 0
         conversions += S.numel()
-        clipped += int((((S + h) >> a) > d.adc_max).sum())
+        top = d.adc_max if load.adc_bits is None else (1 << load.adc_bits[n]) - 1  # the slot's own ADC
+        clipped += int((((S + h) >> a) > top).sum())
         if a:
             ties += int(((S & ((1 << a) - 1)) == h).sum())
     return conversions, clipped, ties

@@ -136,7 +136,7 @@ def cosim(design, program=None, seed: int = 0, task: str | None = None, layer: s
     build_dir = Path(build_dir) if build_dir is not None else default_build_dir(design)
     t_rtl = time.perf_counter()
     with fresh_folder(build_dir):
-        rtl = build_rtl(design, build_dir)
+        rtl = build_rtl(design, build_dir, adc_bits=load.adc_bits)
         if macro_model is not None:
             rtl["macro"] = Path(macro_model).resolve()
         rtl_seconds = time.perf_counter() - t_rtl
@@ -153,7 +153,7 @@ def cosim(design, program=None, seed: int = 0, task: str | None = None, layer: s
         "beats": vectors * load.groups,
         **report,
         "groups": load.groups, "gated": load.gated(), "fault_entries": [len(f) for f in load.faults],
-        "shifts": load.shifts, "golden_vs_layer": layer_check, "coverage": covered,
+        "shifts": load.shifts, "adc_bits": load.adc_bits, "golden_vs_layer": layer_check, "coverage": covered,
         "backpressure": backpressure, "reset_mid": reset_mid, "density": density if program is None else None,
         "prog_beats": len(prog), "cfg_beats": len(cfg), "backdoor": bool(backdoor),
         "macro_model": None if macro_model is None else str(macro_model),

@@ -25,7 +25,8 @@ def golden_beats(load: TileLoad) -> torch.Tensor:
         if load.group[n] >= load.groups:
             continue
         x = load.x[:, n, :]
-        p = crossbar_mvm(load.stored[n], x, d, adc_shift=load.shifts[n])  # ADC(stored) - off * colsum(stored)
+        bits = None if load.adc_bits is None else load.adc_bits[n]  # the slot's own ADC bits (TinyADC)
+        p = crossbar_mvm(load.stored[n], x, d, adc_shift=load.shifts[n], adc_bits=bits)  # ADC(stored) - off * colsum(stored)
         w_i, w_s = unmap_levels(load.intended[n], d), unmap_levels(load.stored[n], d)
         delta = torch.zeros_like(w_i)
         for r, j, dl in load.faults[n]:

@@ -47,6 +47,7 @@ class TileLoad:
     x: torch.Tensor                       # int64 [V, N, R]: the tile's inputs (signed designs: signed)
     source: dict = field(default_factory=dict)
     stuck: list[tuple[int, int, int, int]] = field(default_factory=list)  # (n, row, col, level)
+    adc_bits: list[int] | None = None     # per position: its ADC bits (TinyADC); None: the design's
 
     @property
     def vectors(self) -> int:
@@ -242,7 +243,10 @@ def program_load(design: Design, program, task: str | None = None, layer: str | 
 
     module, x_u, data_name = program_inputs(program, task, view, masks, layer, vectors, seed)  # x_u [V, K]
     x = tile_inputs(d, lp, used, x_u)
+    bits = None
+    if lp.adc_bits is not None:  # empty positions at the design's bits
+        bits = [int(lp.adc_bits[n]) if n < used else d.adc.bits for n in range(N)]
     load = TileLoad(d, used, intended, stored, shifts, codes, faults, group, groups, x,
                     {"kind": "program", "layer": layer, "task": task, "data": data_name, "pe": int(lp.first_pe),
-                     "crossbars": [0, used], "grid": [n_rb, n_cb]}, stuck)
+                     "crossbars": [0, used], "grid": [n_rb, n_cb]}, stuck, bits)
     return load, {"module": module, "layer": layer, "x_u": x_u}

@@ -149,21 +149,23 @@ def lint(verilog: str | Path, top: str, wall: bool = False) -> list[str]:
     return [line for line in (res.stdout + res.stderr).splitlines() if line.startswith("%")]
 
 
-def _rtl_key(design: Design, fault_entries: int | None) -> str:
-    """What the generated Verilog depends on: the design, the fault table depth, the RTL
-    generator's sources and the Amaranth version."""
+def _rtl_key(design: Design, fault_entries: int | None, adc_bits: list[int] | None = None) -> str:
+    """What the generated Verilog depends on: the design, the fault table depth, the slots'
+    ADC bits, the RTL generator's sources and the Amaranth version."""
     import amaranth
 
-    h = hashlib.sha256(json.dumps([design.to_dict(), fault_entries, amaranth.__version__], sort_keys=True,
-                                  default=str).encode())
+    doc = [design.to_dict(), fault_entries, amaranth.__version__] + ([] if adc_bits is None else [list(adc_bits)])
+    h = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode())
     for src in sorted((Path(__file__).resolve().parent.parent / "rtl").glob("*.py")):
         h.update(src.name.encode())
         h.update(src.read_bytes())
     return h.hexdigest()
 
 
-def build_rtl(design: Design, build_dir: str | Path, fault_entries: int | None = None) -> dict:
-    """The Verilog, port map and README of ``design`` under ``<build_dir>/rtl``. Generation
+def build_rtl(design: Design, build_dir: str | Path, fault_entries: int | None = None,
+              adc_bits: list[int] | None = None) -> dict:
+    """The Verilog, port map and README of ``design`` (with each slot's ``adc_bits``, TinyADC)
+    under ``<build_dir>/rtl``. Generation
     is skipped when the folder holds them for the same design, RTL sources and Amaranth;
     the Verilog file is rewritten only when its text changes (so simulator builds are
     reused). Returns {"top", "verilog", "macro" (the crossbar macro's model), "ports",
@@ -174,7 +176,7 @@ def build_rtl(design: Design, build_dir: str | Path, fault_entries: int | None =
     name = top_name(design)
     paths = {"top": name, "verilog": out / f"{name}.v", "macro": out / f"{macro_name(design)}.v",
              "ports": out / f"{name}.ports.json", "readme": out / "README.md"}
-    key = _rtl_key(design, fault_entries)
+    key = _rtl_key(design, fault_entries, adc_bits)
     stamp = out / "xbar_rtl.stamp"
     if stamp.is_file() and stamp.read_text() == key and all(paths[k].is_file() for k in ("verilog", "macro", "ports")):
         return {**paths, "seconds": time.perf_counter() - t0, "generated": False}
@@ -182,7 +184,7 @@ def build_rtl(design: Design, build_dir: str | Path, fault_entries: int | None =
     if staging.exists():
         shutil.rmtree(staging)
     try:
-        new = generate(design, staging, fault_entries)
+        new = generate(design, staging, fault_entries, adc_bits)
         out.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             stamp.unlink()  # the folder is stamped again only once every file is in

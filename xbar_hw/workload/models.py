@@ -11,6 +11,7 @@ from torch import nn
 from ..core.check import need_dict, need_key, need_str
 from ..core.errors import XbarError, field_error
 from ..core.io import load_tensors, save_tensors
+from .circulant import BLOCK_SIZES, make_circulant
 
 
 class MnistCNN(nn.Module):
@@ -157,11 +158,19 @@ def load_model(path) -> tuple[nn.Module, dict]:
     arch = need_str(need_key(doc, "arch", "model"), "model.arch", tuple(ARCHS))
     kwargs = need_dict(doc.get("kwargs", {}), "model.kwargs")
     check_kwargs(arch, kwargs)
-    need_dict(doc.get("meta", {}), "model.meta")
+    meta = need_dict(doc.get("meta", {}), "model.meta")
     for key, t in tensors.items():
         if t.dtype.is_floating_point and not bool(torch.isfinite(t).all()):
             raise XbarError(f"model: tensor {key!r} holds NaN or infinite values; allowed: finite numbers")
     model = build_model(arch, **kwargs)
+    if meta.get("circulant") is not None:  # a block-circulant model (train --circulant B)
+        b = meta["circulant"]
+        if isinstance(b, bool) or b not in BLOCK_SIZES:
+            raise field_error("model.meta.circulant", b, "one of " + ", ".join(map(str, BLOCK_SIZES)))
+        names = meta.get("circulant_layers")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise field_error("model.meta.circulant_layers", names, "a list of layer names")
+        make_circulant(model, b, names)
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:

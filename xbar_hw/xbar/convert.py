@@ -7,7 +7,9 @@ Steps of :func:`convert`:
 3. quantize weights per output channel, symmetric: w_scale[n] = max|W[:, n]| / (2^(b_w-1)-1);
 4. unfold each Conv2d (groups = 1) to W[K = C_in*kh*kw, N] and map it to crossbars;
 5. with ``adc.shift: calibrated``, pick per crossbar the smallest shift that does not clip
-   the column sums seen on the calibration data.
+   the column sums seen on the calibration data;
+6. with ``adc_bits="lossless"`` (TinyADC), give each crossbar whose levels allow it the
+   fewest ADC bits that are exact at shift 0 (:func:`xbar_hw.core.adcbits.assign_adc_bits`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from ..core.adcbits import assign_adc_bits
 from ..core.design import Design
 from ..core.errors import XbarError
 from ..core.layer import LayerProgram
@@ -127,9 +130,14 @@ def quantize_layer(name: str, m: nn.Module, x_peak: float, design: Design, first
 
 
 def convert_to_program(
-    model: nn.Module, design: Design, calibration: torch.Tensor, arch: dict | None = None, meta: dict | None = None
+    model: nn.Module, design: Design, calibration: torch.Tensor, arch: dict | None = None, meta: dict | None = None,
+    adc_bits: str = "design",
 ) -> Program:
-    """Quantize and map ``model`` (a float network) into a Program for ``design``."""
+    """Quantize and map ``model`` (a float network) into a Program for ``design``.
+    ``adc_bits``: ``design`` (every crossbar at ``adc.bits``) or ``lossless`` (each crossbar
+    records its own bits, step 6 of the module docstring)."""
+    if adc_bits not in ("design", "lossless"):
+        raise XbarError(f"adc_bits: got {adc_bits!r}; allowed: 'design' or 'lossless'")
     gm = fold_batchnorm(copy.deepcopy(model).cpu())
     layers = _mappable(gm)
     if not layers:
@@ -145,6 +153,9 @@ def convert_to_program(
     program = Program(design, programs, arch, digital, dict(meta or {}), source=copy.deepcopy(model).cpu())
     if design.adc.shift == "calibrated":
         calibrate_adc_shifts(program, gm, calibration)
+    if adc_bits == "lossless":
+        for lp in programs.values():
+            lp.adc_bits, lp.adc_shift = assign_adc_bits(lp.levels, lp.adc_shift, design)
     return program
 
 

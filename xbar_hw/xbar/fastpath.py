@@ -27,7 +27,8 @@ Exactness, step by step (every value is an integer; each dtype is chosen by a bo
   any order, is exact), else float64 (exact below 2^53); S is then cast to integers exactly.
   No float64 GEMM runs on the int8 path, whatever S_max.
 - ADC: min((S + h) >> a, 2^b_a - 1) in int32 when every column's S + h stays below 2^31,
-  else int64; the clip runs only where some column can reach it with the levels it holds.
+  else int64; the clip runs only where some column can reach it with the levels it holds
+  (b_a per crossbar where the Program records its ADC bits: one clip level per column).
 - The codes of the row blocks are added (times 2^a where the crossbars' shifts differ) in
   int32, or int64 when their bound (the sum of the blocks' largest codes) needs it.
 - Over read cycles (weights 2^(t*v)): a GEMV in float32 when that bound times 2^(T*v) is
@@ -139,10 +140,12 @@ class FastCrossbars:
     """The exact crossbar path of one layer on digit columns D [K, M*T] (see the module).
 
     ``planes``: int64 [N*2s, K], row n*2s + j (:func:`~xbar_hw.core.mapping.layer_planes`);
-    ``a_cols``: int64 [n_rb, N*2s], the ADC shift of every row block and used column.
+    ``a_cols``: int64 [n_rb, N*2s], the ADC shift of every row block and used column;
+    ``q_cols``: int64 [n_rb, N*2s], their clip levels 2^b - 1 (None: the design's ``adc.bits``).
     """
 
-    def __init__(self, planes: torch.Tensor, a_cols: torch.Tensor, row_blocks: list, design: Design, n_out: int):
+    def __init__(self, planes: torch.Tensor, a_cols: torch.Tensor, row_blocks: list, design: Design, n_out: int,
+                 q_cols: torch.Tensor | None = None):
         self.design, self.n_out, self.row_blocks = design, n_out, row_blocks
         device = planes.device
         two_s, T, v = design.cols_per_logical, design.read_cycles, design.inputs.dac_bits
@@ -155,19 +158,21 @@ class FastCrossbars:
         # digits d - 128 at dac_bits = 8 (int8); the removed 128 * sum(levels) is added back
         self.digit_offset = 128 if self.int8 and v == 8 else 0
         self.gemm_dtype = torch.int8 if self.int8 else float_dtype(design.s_max)
-        qmax = design.adc_max
+        if q_cols is None:
+            q_cols = torch.full_like(a_cols, design.adc_max)
+        q_jn = q_cols.view(-1, n_out, two_s).transpose(1, 2).reshape(len(row_blocks), self.C)
         self.uniform = bool((a_jn == a_jn.flatten()[0]).all()) if a_jn.numel() else True
         a0 = int(a_jn.flatten()[0]) if a_jn.numel() else 0
         self.blocks = []
         acc_bound = 0
         for rb, (r0, r1) in enumerate(row_blocks):
             lv = jn[:, r0:r1]
-            a = a_jn[rb]
+            a, qmax = a_jn[rb], q_jn[rb]
             h = torch.where(a > 0, torch.ones_like(a) << (a - 1).clamp(min=0), torch.zeros_like(a))
             col_max = lv.sum(1) * design.digit_max  # the largest S each column can reach
             reach = (col_max + h) >> a
             clip = bool((reach > qmax).any())
-            q_bound = int(reach.clamp(max=qmax).max()) if reach.numel() else 0
+            q_bound = int(torch.minimum(reach, qmax).max()) if reach.numel() else 0
             wide = int((col_max + h).max()) >= I32_EXACT if a.numel() else False
             adc_dtype = torch.int64 if wide else torch.int32
             add = (h + self.digit_offset * lv.sum(1)).to(adc_dtype).view(-1, 1)
@@ -175,6 +180,8 @@ class FastCrossbars:
                 "levels": lv.to(self.gemm_dtype).contiguous(),
                 "add": add, "clip": clip, "dtype": adc_dtype,
                 "shift": a0 if self.uniform else a.to(adc_dtype).view(-1, 1),
+                # one clip level, or one per column (heterogeneous ADC bits)
+                "qmax": design.adc_max if bool((qmax == design.adc_max).all()) else qmax.to(adc_dtype).view(-1, 1),
             })
             acc_bound += q_bound * (1 if self.uniform else (1 << int(a.max())) if a.numel() else 1)
         self.acc_dtype = torch.int32 if acc_bound < I32_EXACT else torch.int64
@@ -265,7 +272,10 @@ class FastCrossbars:
         S = self._column_sums(D, rb)
         S.add_(blk["add"]).bitwise_right_shift_(blk["shift"])
         if blk["clip"]:
-            S.clamp_(max=self.design.adc_max)
+            if isinstance(blk["qmax"], int):
+                S.clamp_(max=blk["qmax"])
+            else:
+                torch.minimum(S, blk["qmax"], out=S)
         if not self.uniform:
             S.bitwise_left_shift_(blk["shift"])
         return S

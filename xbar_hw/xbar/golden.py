@@ -73,11 +73,13 @@ class CrossbarEngine:
     """The golden path for the crossbars of one layer (W[K, N], cut into row and column blocks).
 
     ``levels``: uint8 [n_crossbars, R, C] as laid out by :func:`~xbar_hw.core.mapping.map_layer`;
-    ``adc_shift``: None (the design's shift), an int, or an int tensor [n_crossbars].
+    ``adc_shift``: None (the design's shift), an int, or an int tensor [n_crossbars];
+    ``adc_bits``: None (the design's ``adc.bits``), an int, or an int tensor [n_crossbars]
+    (heterogeneous ADC resolution, TinyADC): crossbar i clips at 2^adc_bits[i] - 1.
     """
 
     def __init__(self, levels: torch.Tensor, k_in: int, n_out: int, design: Design, adc_shift=None,
-                 chip=None, noise=None):
+                 chip=None, noise=None, adc_bits=None):
         # ``chip``: a LayerChip (xbar_hw.xbar.effects) to read instead of the intended levels;
         # ``noise``: the chip's ReadNoise stream, when it has read noise
         self.design, self.k_in, self.n_out = design, k_in, n_out
@@ -91,6 +93,7 @@ class CrossbarEngine:
             )
         device = levels.device
         self.shifts = shifts = _crossbar_shifts(design.adc_shift if adc_shift is None else adc_shift, n_x, device)
+        self.bits = crossbar_bits(design.adc.bits if adc_bits is None else adc_bits, n_x, design, device)
         R, two_s = design.crossbar.rows, design.cols_per_logical
         planes = layer_planes(levels, k_in, n_out, design)  # [N*2s, K] int64: the intended cells
         # The analog path (a chip: faults, variation, IR drop, noise) multiplies by the
@@ -110,7 +113,8 @@ class CrossbarEngine:
         acc_bound = self._adc_blocks(planes, chip is not None)
         # the fast exact path (xbar_hw.xbar.fastpath) for the intended cells; a chip's cells
         # and its SAF correction run on the path below
-        self.fast = None if chip is not None else FastCrossbars(planes, self.a_cols, self.row_blocks, design, n_out)
+        self.fast = None if chip is not None else FastCrossbars(planes, self.a_cols, self.row_blocks, design, n_out,
+                                                                self.q_cols)
         T, v = design.read_cycles, design.inputs.dac_bits
         self.acc_dtype = _exact_dtype(max(acc_bound, 1) * ((1 << (T * v)) - 1))
         self.t_coef = torch.pow(2.0, torch.arange(T, dtype=torch.float64) * v).to(device)
@@ -133,18 +137,19 @@ class CrossbarEngine:
         # per row block and used physical column: the ADC shift of the crossbar it sits in
         col_block = torch.arange(self.n_out * two_s, device=planes.device) // (L * two_s)
         self.a_cols = a_cols = self.shifts.view(self.n_cb, self.n_rb)[col_block, :].t()  # [n_rb, N*2s]
-        qmax = design.adc_max
+        # the clip level 2^b - 1 of each row block and used column (its crossbar's ADC bits)
+        self.q_cols = q_cols = ((1 << self.bits) - 1).view(self.n_cb, self.n_rb)[col_block, :].t()
         self.adc = []
         acc_bound = 0
         for rb, (r0, r1) in enumerate(self.row_blocks):
-            a = a_cols[rb]
+            a, qmax = a_cols[rb], q_cols[rb]
             h = torch.where(a > 0, torch.ones_like(a) << (a - 1).clamp(min=0), torch.zeros_like(a))
             # the largest sum each column can reach with these levels decides whether to clip
             col_max = planes[:, r0:r1].sum(1) * design.digit_max
             if on_chip:  # stuck cells: bound by the top level
                 col_max = torch.full_like(col_max, (r1 - r0) * design.digit_max * design.cell_max)
             clip = self.analog or bool((((col_max + h) >> a) > qmax).any())
-            q_bound = int(torch.minimum((col_max + h) >> a, torch.full_like(a, qmax)).max()) if a.numel() else 0
+            q_bound = int(torch.minimum((col_max + h) >> a, qmax).max()) if a.numel() else 0
             acc_bound += q_bound * (1 if self.uniform else int((1 << a).max()) if a.numel() else 1)
             inv = torch.pow(2.0, -a.to(torch.float64))
             # planes pre-scaled by 2^-a (exact: a power of two), so the product is S / 2^a and
@@ -158,6 +163,9 @@ class CrossbarEngine:
                     "up": None if self.uniform else torch.pow(2.0, a.to(torch.float64)).to(self.dtype),
                     "inv": inv.to(self.dtype),
                     "clip": clip,
+                    # one clip level for all columns, or one per column (heterogeneous ADC bits)
+                    "qmax": float(design.adc_max) if bool((qmax == design.adc_max).all())
+                    else qmax.to(self.dtype),
                 }
             )
         return acc_bound
@@ -179,7 +187,11 @@ class CrossbarEngine:
         else:
             S = torch.addmm(p["half"], x, p["w"]).floor_()
         if p["clip"]:
-            S.clamp_(min=0.0, max=float(self.design.adc_max))
+            S.clamp_(min=0.0)
+            if isinstance(p["qmax"], float):
+                S.clamp_(max=p["qmax"])
+            else:
+                torch.minimum(S, p["qmax"], out=S)
         if p["up"] is not None:
             S.mul_(p["up"])
         return S
@@ -256,6 +268,16 @@ def _crossbar_shifts(adc_shift, n_x: int, device) -> torch.Tensor:
     return shifts
 
 
+def crossbar_bits(adc_bits, n_x: int, design: Design, device) -> torch.Tensor:
+    """The ADC bits of each of ``n_x`` crossbars (int64), from one int or one per crossbar."""
+    bits = torch.as_tensor(adc_bits, dtype=torch.int64, device=device).flatten()
+    if bits.numel() == 1:
+        bits = bits.expand(n_x).clone()
+    if bits.numel() != n_x or bool((bits < 1).any()) or bool((bits > 62).any()):
+        raise XbarError(f"adc_bits: got {bits.tolist()}; allowed: one integer in [1, 62] per crossbar ({n_x})")
+    return bits
+
+
 def check_mask_codes(codes: torch.Tensor, shape: tuple, design: Design, what: str = "mask codes") -> torch.Tensor:
     """Raise XbarError unless ``codes`` has ``shape`` and every code is in 0 .. 2^b_m - 1."""
     top = (1 << design.mask.bits) - 1
@@ -281,11 +303,12 @@ def apply_column_masks(p_rb: torch.Tensor, codes_rb: torch.Tensor, design: Desig
 
 
 def crossbar_mvm(levels: torch.Tensor, x: torch.Tensor, design: Design, adc_shift: int | None = None,
-                 mask_codes: torch.Tensor | None = None) -> torch.Tensor:
+                 mask_codes: torch.Tensor | None = None, adc_bits: int | None = None) -> torch.Tensor:
     """One crossbar: levels uint8 [R, C], integer inputs x [B, R] -> P int64 [B, L].
 
     ``adc_shift`` None uses the design's shift (a0 for ``auto``). ``mask_codes`` [L]: the
-    column mask of each logical column (spec section 3). No faults here.
+    column mask of each logical column (spec section 3). ``adc_bits`` None: the design's
+    ``adc.bits`` (else this crossbar's own, TinyADC). No faults here.
     """
     R, C = design.crossbar.rows, design.crossbar.cols
     if levels.shape != (R, C):
@@ -295,7 +318,7 @@ def crossbar_mvm(levels: torch.Tensor, x: torch.Tensor, design: Design, adc_shif
     if bool((levels > design.cell_max).any()):
         raise XbarError(f"levels: got {int(levels.max())}; allowed: integers in [0, {design.cell_max}]")
     check_input_range(x, design)
-    engine = CrossbarEngine(levels.unsqueeze(0), R, design.logical_cols, design, adc_shift)
+    engine = CrossbarEngine(levels.unsqueeze(0), R, design.logical_cols, design, adc_shift, adc_bits=adc_bits)
     x_u = x.to(torch.int64) + design.input_offset
     cols = engine.fast.columns_from_rows(x_u)
     if mask_codes is None:

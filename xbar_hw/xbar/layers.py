@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.adcbits import crossbars_lossless
 from ..core.design import Design
 from ..core.errors import XbarError, field_error
 from ..core.layer import LayerProgram
@@ -92,7 +93,7 @@ class MappedLayer(nn.Module):
         if self._engine is None:
             self._engine = CrossbarEngine(
                 self.lp.levels.to(self.device_), self.lp.k_in, self.lp.n_out, self.design, self.lp.adc_shift,
-                self.chip, self.noise,
+                self.chip, self.noise, self.lp.adc_bits,
             )
         return self._engine
 
@@ -107,6 +108,8 @@ class MappedLayer(nn.Module):
         if self.chip is not None or self.mask_codes is not None:
             return True
         if self.path == "auto":
+            if self.lp.adc_bits is not None:  # per-crossbar ADC bits: folded where each crossbar is exact
+                return not bool(crossbars_lossless(self.lp.levels, self.lp.adc_bits, self.lp.adc_shift, self.design).all())
             return not (self.design.lossless and bool((self.lp.adc_shift == 0).all()))
         return self.path == "crossbar"
 
