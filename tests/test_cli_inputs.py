@@ -110,6 +110,16 @@ def test_outputs_checked_before_work(tmp_path, capsys, argv, words):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
 
 
+def test_workload_of_another_shape_is_one_line(tmp_path, capsys):
+    """program_v1 records mnist5k, but its network takes smaller images: `report` names the
+    data and the shapes in one line instead of a torch traceback, and writes nothing."""
+    code, err = run_main(["report", "--program", str(ROOT / "tests/data/program_v1.safetensors"), "--images", "4",
+                          "-o", str(tmp_path / "r")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "data: mnist5k images of shape [1, 28, 28] do not fit the Program's network" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_usage_errors_are_one_line(capsys):
     for argv in (["train"], ["nonsense"], ["energy"], ["design", "frob", "x"], []):
         code, err = run_main(argv, capsys)
@@ -177,6 +187,12 @@ COMMANDS = {
 }
 
 
+#: seconds before the signal where 4 s could come after the work: mapping the small model
+#: takes about 4 s on an idle machine, and program_v1's workload (mnist5k images) does not
+#: fit its network, which `report` refuses in one line a few seconds in
+DELAYS = {"map": 2.5, "report": 2.0}
+
+
 @pytest.fixture(scope="module")
 def small_files(tmp_path_factory):
     """A small trained model for ``map`` and a Program with two task entries for ``report``."""
@@ -194,7 +210,7 @@ def test_interrupted_runs_leave_nothing(tmp_path, small_files, command, sig, cod
     argv, wait_for = COMMANDS[command]
     argv = [a.format(**small_files) for a in argv]
     (tmp_path / "out").mkdir()
-    r = _interrupt(argv, sig, tmp_path, wait_for, delay=4.0)
+    r = _interrupt(argv, sig, tmp_path, wait_for, delay=DELAYS.get(command, 4.0))
     if r.returncode == 0:
         pytest.skip(f"{command} finished before the signal; nothing to check")  # never seen on 2 cores
     assert r.returncode == code, r.stderr[-2000:]

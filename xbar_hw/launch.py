@@ -45,11 +45,17 @@ def main(argv=None) -> int:
     try:
         if noted:
             raise KeyboardInterrupt if noted[0] == signal.SIGINT else Terminated
-        return cli.main(argv)
+        status = cli.main(argv)
     except KeyboardInterrupt:
-        return interrupted(130)
+        status = interrupted(130)
     except Terminated:
-        return interrupted(143)
+        status = interrupted(143)
+    # the command is over (its results written or removed): a signal from now on would meet
+    # the default handlers the interpreter restores as it shuts down and end the process
+    # with the signal's status, as if the finished command had been interrupted
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return status
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import torch
 from ..core.program import Program
 from ..workload.data import Dataset, eval_subset
 from ..workload.resolve import program_data_name, resolve_data
+from ..xbar import build_network, set_path
+from .evaluate import check_fits
 
 #: the data set of a model or Program whose header names none
 DEFAULT_DATA = "mnist5k"
@@ -27,7 +29,9 @@ def task_workload(program: Program, task: str | None = None, data: str | None = 
     split seed :data:`WORKLOAD_SEED`): the data the task's entry records, else ``data``,
     else the Program's base task or mapping data, else :data:`DEFAULT_DATA`."""
     name = program_data_name(program, task, data) or DEFAULT_DATA
-    return eval_subset(resolve_data(name, seed=WORKLOAD_SEED), images)[0]
+    x = eval_subset(resolve_data(name, seed=WORKLOAD_SEED), images)[0]
+    check_fits(set_path(build_network(program), "folded"), x, name)
+    return x
 
 
 def data_made_on(meta: dict, data: str | None = None, *, seed: int = 0, image_size: int = 28,
