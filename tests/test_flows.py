@@ -88,8 +88,10 @@ def test_task_workload_is_the_seed_0_test_subset(digits_program):
     program, _ = digits_program
     want = eval_subset(load_dataset("digits", seed=0), 5)[0]
     assert torch.equal(task_workload(program, images=5), want)
-    # a task named on the command line runs when the Program names no base task
-    assert task_workload(program, data="mnist5k", images=2).shape[-1] == 28
+    # data named on the command line is the one used when the Program names no base task;
+    # mnist5k's 28x28 images do not fit this 8x8 Program: one line naming them
+    with pytest.raises(XbarError, match=r"^data: mnist5k images of shape \[1, 28, 28\] do not fit"):
+        task_workload(program, data="mnist5k", images=2)
 
 
 # ----------------------------------------------------------------------------- evaluate
