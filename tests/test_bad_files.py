@@ -298,7 +298,13 @@ def test_data_folders(tmp_path, layout):
                                             for p, c in zip("abcdefgh", "bcdefghi")) + "name: *i\n",
     "[" * 20000 + "]" * 20000,
     "name: [" + ", ".join(["x" * 50] * 15000) + "]\n",
-], ids=["alias bomb", "deep brackets", "long list"])
+    # a chain of merge keys as long as the size limit allows: PyYAML flattens each merge
+    "a0: &a0 {x: 1}\n" + "".join(f"a{i}: &a{i} {{<<: *a{i - 1}}}\n" for i in range(1, 4800)),
+    "a0: &a0 {x: 1}\n" + "".join(f"a{i}: &a{i} {{<<: *a{i - 1}}}\n" for i in range(1, 30000)),  # 0.9 MB of it
+    "".join(" " * i + "a:\n" for i in range(500)),          # block mappings nested by indentation
+    "- " * 60000 + "x\n",                                  # block sequences nested on one line
+    "name: " + "x" * 100000 + "\n",                          # a name longer than a label
+], ids=["alias bomb", "deep brackets", "long list", "merge chain", "long merge chain", "deep indentation", "deep dashes", "long name"])
 def test_hostile_design_files_stay_small_and_fast(tmp_path, text):
     """In a process of its own: one line, exit 2, under 10 s and under 1 GB of memory."""
     p = tmp_path / "d.yaml"
@@ -310,5 +316,5 @@ def test_hostile_design_files_stay_small_and_fast(tmp_path, text):
                        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
     seconds, max_rss_kib = r.stdout.split()[-2:]
-    assert float(seconds) < 10  # the command itself, the packages already imported
+    assert float(seconds) < 3  # the command itself, the packages already imported (each well under 1 s here)
     assert int(max_rss_kib) < 1 << 20, "over 1 GiB"

@@ -9,6 +9,8 @@ from dataclasses import MISSING, fields, is_dataclass
 
 from .errors import XbarError, field_error
 
+MAX_NAME = 200  # characters of a name (design name): a label, not a document
+
 
 def int_field(lo: int, hi: int):
     return {"kind": "int", "lo": lo, "hi": hi}
@@ -55,9 +57,10 @@ def check_value(path: str, value, meta: dict):
         if value is not None and (not isinstance(value, str) or not value):
             raise field_error(path, value, "a file path or null")
         return value
-    if kind == "str":
-        if not isinstance(value, str) or not value:
-            raise field_error(path, value, "a non-empty string")
+    if kind == "str":  # names: shown in every report and message, part of generated file names
+        if (not isinstance(value, str) or not value or len(value) > MAX_NAME
+                or any(not ch.isprintable() for ch in value)):
+            raise field_error(path, value, f"a non-empty printable string of at most {MAX_NAME} characters")
         return value
     if kind == "choice":
         if value not in meta["options"]:

@@ -10,7 +10,8 @@ import yaml
 
 from .errors import XbarError, field_error
 
-MAX_BYTES = 1 << 20  # 1 MiB: a design or a table is a few kB
+MAX_BYTES = 1 << 17  # 128 KiB: a design or a table is a few kB (the largest shipped, 11 kB); PyYAML
+                     # parses about 0.3 MB/s, so this bounds any file's parse to well under a second
 MAX_DEPTH = 32       # nesting of mappings and lists
 MAX_NODES = 100_000  # values, counting every expansion of an alias
 
