@@ -47,6 +47,22 @@ def program_layout(p) -> data.StructLayout:
     })
 
 
+def array_signature(p) -> wiring.Signature:
+    """The crossbar array's ports (the integer contract of spec section 3), shared by the
+    Amaranth model and the black-box macro: see :class:`CrossbarArray`."""
+    return wiring.Signature({
+        "prog": In(program_layout(p)),
+        "prog_we": In(1),
+        "digits": In(data.ArrayLayout(unsigned(p.dac_bits), p.rows)),
+        "apply": In(1),
+        "sample": In(1),
+        "col": In(data.ArrayLayout(unsigned(p.col_bits), p.adcs)),
+        "sums": Out(data.ArrayLayout(unsigned(p.sum_bits), p.adcs)),
+        "writes": Out(COUNTER_BITS),
+        "changes": Out(COUNTER_BITS),
+    })
+
+
 class CrossbarArray(wiring.Component):
     """One R x C crossbar (behavioural; excluded from synthesis statistics).
 
@@ -73,17 +89,7 @@ class CrossbarArray(wiring.Component):
     def __init__(self, design: Design):
         self.design = design
         self.params = p = component_params(self, design)
-        super().__init__({
-            "prog": In(program_layout(p)),
-            "prog_we": In(1),
-            "digits": In(data.ArrayLayout(unsigned(p.dac_bits), p.rows)),
-            "apply": In(1),
-            "sample": In(1),
-            "col": In(data.ArrayLayout(unsigned(p.col_bits), p.adcs)),
-            "sums": Out(data.ArrayLayout(unsigned(p.sum_bits), p.adcs)),
-            "writes": Out(COUNTER_BITS),
-            "changes": Out(COUNTER_BITS),
-        })
+        super().__init__(array_signature(p))
 
     def elaborate(self, platform):
         p = self.params

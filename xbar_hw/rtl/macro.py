@@ -42,14 +42,13 @@ from __future__ import annotations
 
 import re
 
-from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, unsigned
-from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal
+from amaranth.lib import wiring
 
 from ..core.design import Design
 from ..core.errors import field_error
-from .array import program_layout
-from .params import COUNTER_BITS, component_params, rtl_params
+from .array import array_signature
+from .params import component_params, rtl_params
 
 #: plusarg naming the folder of the backdoor load's hex files
 PLUSARG = "xbar_cells"
@@ -84,17 +83,7 @@ class CrossbarMacro(wiring.Component):
             self._MustUse__used = True
             raise field_error("index", index, f"an integer in [0, {p.crossbars - 1}] (pe.crossbars - 1)")
         self.index = index
-        super().__init__({
-            "prog": In(program_layout(p)),
-            "prog_we": In(1),
-            "digits": In(data.ArrayLayout(unsigned(p.dac_bits), p.rows)),
-            "apply": In(1),
-            "sample": In(1),
-            "col": In(data.ArrayLayout(unsigned(p.col_bits), p.adcs)),
-            "sums": Out(data.ArrayLayout(unsigned(p.sum_bits), p.adcs)),
-            "writes": Out(COUNTER_BITS),
-            "changes": Out(COUNTER_BITS),
-        })
+        super().__init__(array_signature(p))
 
     def elaborate(self, platform):
         m = Module()

@@ -27,18 +27,7 @@ import torch
 from ..core.design import Design
 from ..core.errors import XbarError
 from ..core.mapping import layer_grid, layer_planes, map_weights
-from .fastpath import FastCrossbars
-
-F32_EXACT = 1 << 24
-F64_EXACT = 1 << 53
-
-
-def _exact_dtype(bound: int) -> torch.dtype:
-    if bound < F32_EXACT:
-        return torch.float32
-    if bound < F64_EXACT:
-        return torch.float64
-    raise XbarError(f"design: sums up to {bound} exceed float64's exact integer range")
+from .fastpath import FastCrossbars, float_dtype
 
 
 def check_input_range(x_int: torch.Tensor, design: Design, what: str = "inputs") -> None:
@@ -104,7 +93,7 @@ class CrossbarEngine:
         if chip is not None:
             source = chip.w_eff if chip.w_eff is not None else chip.stored
             cells = layer_planes(source, k_in, n_out, design)
-        self.dtype = torch.float32 if self.analog else _exact_dtype(2 * design.s_max + 1)
+        self.dtype = torch.float32 if self.analog else float_dtype(2 * design.s_max + 1)
         self.planes_t = cells.t().contiguous().to(self.dtype)  # [K, N*2s]
         self.row_blocks = [(rb * R, min(k_in, (rb + 1) * R)) for rb in range(self.n_rb)]
         # the chip's read-noise terms, laid out by row block and plane column
@@ -116,7 +105,7 @@ class CrossbarEngine:
         self.fast = None if chip is not None else FastCrossbars(planes, self.a_cols, self.row_blocks, design, n_out,
                                                                 self.q_cols)
         T, v = design.read_cycles, design.inputs.dac_bits
-        self.acc_dtype = _exact_dtype(max(acc_bound, 1) * ((1 << (T * v)) - 1))
+        self.acc_dtype = float_dtype(max(acc_bound, 1) * ((1 << (T * v)) - 1))
         self.t_coef = torch.pow(2.0, torch.arange(T, dtype=torch.float64) * v).to(device)
         k_pow = torch.pow(2.0, torch.arange(design.slices, dtype=torch.float64) * design.crossbar.cell_bits)
         self.k_coef = torch.cat([k_pow, -k_pow]).to(device)  # [2s]: + slices then - slices

@@ -26,9 +26,8 @@ from ..core.design import Design
 from ..core.errors import XbarError, field_error
 from ..core.layer import LayerProgram
 from ..core.mapping import layer_weights
-from .fastpath import scratch
+from .fastpath import F32_EXACT, scratch
 from .golden import (
-    F32_EXACT,
     CrossbarEngine,
     apply_column_masks,
     check_mask_codes,
