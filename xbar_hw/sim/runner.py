@@ -246,7 +246,10 @@ def _stamp(sources: list[Path], sim: str, args: list[str]) -> str:
     h = hashlib.sha256()
     for src in sources:
         h.update(hashlib.sha256(Path(src).read_bytes()).digest())
-    h.update(json.dumps([sim, args, TIMESCALE]).encode())
+    # the simulator binary links cocotb's VPI library by its path in this environment: a
+    # build made by another checkout or virtual environment is not reused
+    cocotb_spec = importlib.util.find_spec("cocotb")
+    h.update(json.dumps([sim, args, TIMESCALE, cocotb_spec.origin if cocotb_spec else None]).encode())
     return h.hexdigest()
 
 
