@@ -1,5 +1,6 @@
 """``xbar-hw rtl`` (the PE tile's Verilog, port map and README for a design) and
-``xbar-hw cosim`` (the Verilog co-simulated with cocotb against the golden model).
+``xbar-hw cosim`` (the Verilog co-simulated with cocotb against the golden model: one PE,
+or with ``--network`` every PE of every layer of a Program, :mod:`xbar_hw.sim.network`).
 
 Each handler returns the exit status: ``rtl --lint`` 1 on a lint warning, ``cosim`` 1 when
 any output beat, cycle count, counter or protocol check fails.
@@ -13,7 +14,9 @@ from pathlib import Path
 from ..core.design import load_design
 from ..core.program import Program
 from ..flows.hardware import generate_rtl
+from ..core.errors import field_error
 from ..sim.cosim import cosim
+from ..sim.network import cosim_network
 from .common import add_reporting, print_json
 from .values import SEED, integer, number, output_folder
 
@@ -67,8 +70,51 @@ def print_cosim(r: dict) -> None:
     print("ok" if r["ok"] else "FAILED")
 
 
+def print_network(r: dict) -> None:
+    """``xbar-hw cosim --network``'s text output."""
+    task = f", task {r['task']}" if r["task"] else ""
+    print(f"cosim {r['design']} on {r['sim']}: the network from layer {r['from_layer']}{task}, "
+          f"{r['images']} {r['data']} image(s)")
+    for layer in r["layers"]:
+        cycles = sorted({p["cycles_per_mvm"] for p in layer["pes"]} - {None})
+        print(f"  {layer['layer']:10s} {len(layer['pes']):3d} PE(s) {layer['mvms']:6d} MVMs "
+              f"{layer['mismatches']:5d} mismatches; cycles per MVM {cycles} "
+              f"({'match' if all(p['cycles_match'] for p in layer['pes']) else 'MISMATCH'}); {layer['seconds']:.1f} s")
+        for p in layer["pes"]:
+            for msg in p["mismatch_columns"][:3] + p["protocol_errors"][:3]:
+                print(f"    {msg}")
+    print(f"  logits {'equal the golden model bit for bit' if r['logits_match'] else 'DIFFER from the golden model'} "
+          f"(predictions {r['predictions']}); {r['pes']} PEs, {r['mvms']} MVMs, {r['mismatches']} mismatches, "
+          f"{r['seconds']:.1f} s")
+    print("ok" if r["ok"] else "FAILED")
+
+
+def cmd_network(args: argparse.Namespace, design) -> int:
+    """``cosim --network``: every PE of every layer of a Program."""
+    if args.program == "random":
+        raise field_error("program", "random", "a Program file with --network")
+    for flag, value in (("layer", args.layer), ("vectors", args.vectors)):
+        if value is not None:
+            raise field_error(flag, value, "none with --network (--from-layer picks the first layer, --images the MVMs)")
+    program = Program.load(args.program, design)
+    r = cosim_network(design, program, task=args.task, images=args.images or 1, sim=args.sim, build_dir=args.build_dir,
+                      seed=args.seed, from_layer=args.from_layer, macro_model=args.macro_model)
+    if args.json:
+        print_json(r)
+    else:
+        print_network(r)
+    return 0 if r["ok"] else 1
+
+
 def cmd_cosim(args: argparse.Namespace) -> int:
     design = load_design(args.design)
+    if args.network:
+        return cmd_network(args, design)
+    for flag, value in (("images", args.images), ("from_layer", args.from_layer)):
+        if value is not None:
+            raise field_error(flag, value, "none without --network")
+    if args.vectors is None:
+        raise field_error("vectors", None, "an integer in [1, 1000000] (MVMs to stream; --network takes --images)")
     # a Program of another design is refused
     program = None if args.program == "random" else Program.load(args.program, design)
     r = cosim(design, program, seed=args.seed, task=args.task, layer=args.layer, vectors=args.vectors, sim=args.sim,
@@ -99,7 +145,13 @@ def add_cosim(sub) -> None:
     p.add_argument("--seed", type=SEED, default=0, help="seed of the random load, the input sample and back-pressure")
     p.add_argument("--task", default=None, help="the Program's task whose view the PE holds (default: the base task)")
     p.add_argument("--layer", default=None, help="the layer whose first PE is loaded (default: the first layer)")
-    p.add_argument("--vectors", type=integer(1, 1000000), required=True, help="MVMs to stream")
+    p.add_argument("--vectors", type=integer(1, 1000000), default=None, help="MVMs to stream (one PE)")
+    p.add_argument("--network", action="store_true",
+                   help="every PE of every layer, layer after layer on the co-simulated outputs; logits bit for bit")
+    p.add_argument("--images", type=integer(1, 100000), default=None,
+                   help="--network: test images run through the network (default 1)")
+    p.add_argument("--from-layer", default=None,
+                   help="--network: co-simulate from this layer on (the layers before run on the golden model)")
     p.add_argument("--sim", default="icarus", help="icarus (default) or verilator")
     p.add_argument("--build-dir", type=output_folder, default=None,
                    help="Verilog, simulator build and run files (default: a temp folder per design)")

@@ -74,7 +74,7 @@ def _check_arguments(design: Design, program, seed, task, layer, vectors, sim, b
     simulator_paths(sim)  # a missing simulator: names the install command
 
 
-def _stimulus(load: TileLoad, exp_cycles: int, reset_mid: bool, backpressure: float, seed: int,
+def stimulus_for(load: TileLoad, exp_cycles: int, reset_mid: bool, backpressure: float, seed: int,
               event_driven: bool, backdoor: bool = False) -> tuple[dict, list, list]:
     """The testbench's stimulus (script, cycle budget, driver settings), prog and cfg beats
     (no prog beats with ``backdoor``)."""
@@ -130,7 +130,7 @@ def cosim(design, program=None, seed: int = 0, task: str | None = None, layer: s
     expected = golden_beats(load)
     layer_check = check_against_layer(load, expected, ctx) if ctx is not None else None
     exp_cycles = cycles_per_mvm(design, gated=load.gated(), n_faults=[len(f) for f in load.faults], groups=load.groups)
-    stimulus, prog, cfg = _stimulus(load, exp_cycles, reset_mid, backpressure, seed, event_driven, backdoor)
+    stimulus, prog, cfg = stimulus_for(load, exp_cycles, reset_mid, backpressure, seed, event_driven, backdoor)
     images = [cell_image(lv.tolist(), design) for lv in load.stored] if backdoor else None
 
     build_dir = Path(build_dir) if build_dir is not None else default_build_dir(design)

@@ -69,16 +69,17 @@ def program_inputs(program, task: str | None, view, masks: dict, layer: str, vec
     return module, layer_inputs(net, module, data, vectors, seed), name
 
 
-def tile_inputs(design: Design, lp, used: int, x_u: torch.Tensor) -> torch.Tensor:
+def tile_inputs(design: Design, lp, used: int, x_u: torch.Tensor, first: int = 0) -> torch.Tensor:
     """The tile's inputs [V, N, R] (int64; signed designs: x = x_u - offset) from a layer's
-    crossbar inputs x_u [V, K]: position n holds row block n % n_rb; rows past the layer's
-    inputs, and unused positions, get x = 0."""
+    crossbar inputs x_u [V, K], for the PE whose first crossbar is ``first``: position n
+    holds crossbar first + n, row block (first + n) % n_rb; rows past the layer's inputs,
+    and unused positions, get x = 0."""
     d = design
     N, R = d.pe.crossbars, d.crossbar.rows
     n_rb, _ = lp.grid(d)
     x = torch.zeros(x_u.shape[0], N, R, dtype=torch.int64)
     for n in range(used):
-        rb = n % n_rb
+        rb = (first + n) % n_rb
         r0, r1 = rb * R, min(lp.k_in, rb * R + R)
-        x[:, n, : r1 - r0] = x_u[:, r0:r1] - d.input_offset
+        x[:, n, : r1 - r0] = x_u[:, r0:r1].to(torch.int64) - d.input_offset
     return x

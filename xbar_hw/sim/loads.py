@@ -7,6 +7,8 @@
   (:func:`xbar_hw.core.switch.task_view`: the task's mask codes, its reprogrammed
   crossbars and head), with the layer's profiled stuck-at faults and real activations
   (:mod:`.inputs`);
+- :func:`pe_load`: any PE of a layer of a task view, fed given crossbar inputs (the
+  whole-network co-simulation, :mod:`.network`, loads every PE with it);
 - :func:`fault_free_load`: levels, inputs, shifts and codes given by hand (the Amaranth
   tests' loads).
 
@@ -197,20 +199,64 @@ def check_program(design: Design, program, task: str | None, layer: str | None) 
     return layer
 
 
-def _program_codes(d: Design, lp, layer_codes, used: int, n_rb: int) -> list[list[int]]:
-    """Mask codes per tile position: the task's (default: the identity code); logical
-    columns past the layer's outputs, and empty positions, gated."""
+def _program_codes(d: Design, lp, layer_codes, first: int, used: int, n_rb: int) -> list[list[int]]:
+    """Mask codes per tile position of the PE whose first crossbar is ``first``: the task's
+    (default: the identity code); logical columns past the layer's outputs, and empty
+    positions, gated."""
     L = d.logical_cols
     codes = []
     for n in range(d.pe.crossbars):
         if n >= used:
             codes.append([0] * L)  # an empty slot converts nothing
             continue
-        cb = n // n_rb
-        row = [int(c) for c in layer_codes[n]] if layer_codes is not None else [default_mask_code(d)] * L
+        cb = (first + n) // n_rb
+        row = [int(c) for c in layer_codes[first + n]] if layer_codes is not None else [default_mask_code(d)] * L
         # logical columns past the layer's outputs hold no weight: gated, as the cost model counts them
         codes.append([c if cb * L + j < lp.n_out else 0 for j, c in enumerate(row)])
     return codes
+
+
+def layer_pes(design: Design, lp) -> int:
+    """How many PEs a mapped layer occupies (a PE never mixes layers)."""
+    return -(-lp.n_crossbars // design.pe.crossbars)
+
+
+def pe_load(design: Design, view, masks: dict, layer: str, pe: int, x_u: torch.Tensor,
+            source: dict | None = None) -> TileLoad:
+    """PE ``pe`` (0 = the layer's first) of ``layer`` of the task view ``view`` (with the
+    task's ``masks``), fed the layer's crossbar inputs ``x_u`` [V, K]: its crossbars'
+    intended and stored (profiled stuck) levels, fault tables (when the design's SAF
+    correction is on), ADC shifts and bits, mask codes; one output group per column block
+    it holds (a block shared with the previous or next PE is a partial sum). Positions past
+    the layer's crossbars are empty: level 0, every column gated, no output group."""
+    d = design
+    lp = view.layers[layer]
+    N, R, C = d.pe.crossbars, d.crossbar.rows, d.crossbar.cols
+    n_rb, n_cb = lp.grid(d)
+    first = pe * N
+    used = min(N, lp.n_crossbars - first)
+    zero = torch.zeros(R, C, dtype=torch.uint8)
+    intended = [lp.levels[first + n].to(torch.uint8).clone() if n < used else zero.clone() for n in range(N)]
+    stored = [lp.stored_levels(first + n).to(torch.uint8) if n < used else zero.clone() for n in range(N)]
+    stuck = []
+    if lp.faults is not None and len(lp.faults):
+        for xb, r, c, level in lp.faults.to(torch.int64).tolist():
+            if first <= xb < first + used:
+                stuck.append((xb - first, r, c, level))
+    shifts = [int(lp.adc_shift[first + n]) if n < used else d.adc_shift for n in range(N)]
+    codes = _program_codes(d, lp, masks.get(layer), first, used, n_rb)
+    correct = d.nonideal.saf.correct
+    faults = [fault_entries(intended[n], stored[n], d) if correct else [] for n in range(N)]
+    cb0 = first // n_rb
+    group = [(first + n) // n_rb - cb0 if n < used else n for n in range(N)]
+    groups = (first + used - 1) // n_rb - cb0 + 1
+    x = tile_inputs(d, lp, used, x_u, first)
+    bits = None
+    if lp.adc_bits is not None:  # empty positions at the design's bits
+        bits = [int(lp.adc_bits[first + n]) if n < used else d.adc.bits for n in range(N)]
+    src = {"kind": "program", "layer": layer, **(source or {}), "pe": int(lp.first_pe) + pe,
+           "crossbars": [first, first + used], "grid": [n_rb, n_cb]}
+    return TileLoad(d, used, intended, stored, shifts, codes, faults, group, groups, x, src, stuck, bits)
 
 
 def program_load(design: Design, program, task: str | None = None, layer: str | None = None, vectors: int = 16,
@@ -218,35 +264,8 @@ def program_load(design: Design, program, task: str | None = None, layer: str | 
     """The first PE of ``layer`` (default: the Program's first layer) as ``task`` sees it.
     Returns the load and {"module", "layer", "x_u"} (the mapped layer under the task's
     masks and its crossbar inputs) for the golden model's cross-check against the layer."""
-    d = design
-    layer = check_program(d, program, task, layer)
+    layer = check_program(design, program, task, layer)
     view, masks = task_view(program, task)
-    lp = view.layers[layer]
-    N, R, C = d.pe.crossbars, d.crossbar.rows, d.crossbar.cols
-    n_rb, n_cb = lp.grid(d)
-    used = min(N, lp.n_crossbars)
-    zero = torch.zeros(R, C, dtype=torch.uint8)
-    intended = [lp.levels[n].to(torch.uint8).clone() if n < used else zero.clone() for n in range(N)]
-    shifts = [int(lp.adc_shift[n]) if n < used else d.adc_shift for n in range(N)]
-    codes = _program_codes(d, lp, masks.get(layer), used, n_rb)
-    stored = [lv.clone() for lv in intended]
-    stuck = []
-    if lp.faults is not None and len(lp.faults):
-        for xb, r, c, level in lp.faults.to(torch.int64).tolist():
-            if xb < used:
-                stored[xb][r, c] = level
-                stuck.append((xb, r, c, level))
-    correct = d.nonideal.saf.correct
-    faults = [fault_entries(intended[n], stored[n], d) if correct else [] for n in range(N)]
-    group = [n // n_rb if n < used else n for n in range(N)]
-    groups = -(-used // n_rb)
-
     module, x_u, data_name = program_inputs(program, task, view, masks, layer, vectors, seed)  # x_u [V, K]
-    x = tile_inputs(d, lp, used, x_u)
-    bits = None
-    if lp.adc_bits is not None:  # empty positions at the design's bits
-        bits = [int(lp.adc_bits[n]) if n < used else d.adc.bits for n in range(N)]
-    load = TileLoad(d, used, intended, stored, shifts, codes, faults, group, groups, x,
-                    {"kind": "program", "layer": layer, "task": task, "data": data_name, "pe": int(lp.first_pe),
-                     "crossbars": [0, used], "grid": [n_rb, n_cb]}, stuck, bits)
+    load = pe_load(design, view, masks, layer, 0, x_u, {"task": task, "data": data_name})
     return load, {"module": module, "layer": layer, "x_u": x_u}
