@@ -371,7 +371,9 @@ def test_demo_end_to_end(tmp_path):
     assert list((out / "cosim" / "rtl").glob("*.v"))
     if (out / "cosim" / "cosim.json").exists():  # Icarus installed
         cos = json.loads((out / "cosim" / "cosim.json").read_text())
-        assert cos["mismatches"] == 0 and cos["cycles_match"] and cos["source"]["task"] == "split_mnist_5_9.xma"
+        assert cos["mismatches"] == 0 and cos["cycles_match"] and cos["task"] == "split_mnist_5_9.xma"
+        assert cos["logits_match"] and cos["ok"] and [layer["layer"] for layer in cos["layers"]] == ["fc"]
+        assert cos["mvms"] == 4 * cos["pes"]  # the whole head: every PE, one MVM per image
     rep = json.loads((out / "report" / "report.json").read_text())
     assert set(rep["methods"]) == {"xma", "xma2@0.1"} and rep["methods"]["xma"]["cells_written"] == 0
     adapt = json.loads((out / "adapt.json").read_text())

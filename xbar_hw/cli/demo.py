@@ -24,7 +24,7 @@ DEMO_STEPS = """The end-to-end run on a design, in eight steps; every result in 
   5. chips with stuck-at faults (corrected or not) and read noise  (evaluate.json)
   6. a task_cnn backbone on MNIST 0-4, adapted to Split MNIST 5-9 by XMA and XMA²
                                                           (backbone/tasks.safetensors, adapt.json)
-  7. the PE tile's Verilog, co-simulated with the XMA task's first layer  (cosim/)
+  7. the PE tile's Verilog, co-simulated: the XMA task's whole head  (cosim/)
   8. the cost report of both task entries                 (report/)"""
 
 

@@ -21,7 +21,7 @@ from ..core.program import Program
 from ..energy.adcbits import hardware_report
 from ..energy.report import build_report, write_report
 from ..rtl.generate import generate
-from ..sim.cosim import cosim
+from ..sim.network import cosim_network
 from ..sim.runner import available
 from ..workload.data import Dataset
 from ..workload.models import build_model, save_model
@@ -58,9 +58,10 @@ TASK = "split_mnist_5_9"
 METHODS = ("xma", "xma2")
 ADAPT_EPOCHS_MAX = 3
 ADAPT_EVAL_LIMIT = 200
-#: step 7: the task entry the PE tile holds, and the MVMs streamed through it
+#: step 7: the task entry whose trained head is co-simulated whole (every PE of it), on this
+#: many test images (one MVM per image and PE), the logits compared with the golden model's
 COSIM_TASK = f"{TASK}.xma"
-COSIM_VECTORS = 4
+COSIM_IMAGES = 4
 
 
 def write_json(path: Path, doc: dict) -> None:
@@ -161,20 +162,26 @@ def demo_adapt(design: Design, out: Path, *, epochs: int, seed: int, progress: b
 
 def demo_cosim(design: Design, out: Path, *, seed: int, say: Say) -> bool:
     """Step 6: the PE tile's Verilog for ``design``, co-simulated (cocotb, Icarus) against
-    the golden model with the first layer of :data:`COSIM_TASK` loaded; results in
-    ``out``/cosim. Without Icarus, the Verilog only. Returns whether the run agreed."""
-    say(f"[7/8] generate the PE tile's Verilog and co-simulate it with the first layer under task {COSIM_TASK}")
+    the golden model: the whole trained head of :data:`COSIM_TASK` (every PE of the layer,
+    its inputs from the golden backbone) on :data:`COSIM_IMAGES` images, the logits bit for
+    bit; results in ``out``/cosim. Without Icarus, the Verilog only. Returns whether the run
+    agreed."""
+    say(f"[7/8] generate the PE tile's Verilog and co-simulate the whole head of task {COSIM_TASK}")
     if not available("icarus"):
         say("  skipped: iverilog is not installed (apt-get install -y iverilog); Verilog only")
         generate(design, out / "cosim" / "rtl")
         return True
     program = Program.load(out / "tasks.safetensors", design)
-    r = cosim(design, program, seed=seed, task=COSIM_TASK, vectors=COSIM_VECTORS, build_dir=out / "cosim")
+    r = cosim_network(design, program, task=COSIM_TASK, images=COSIM_IMAGES, build_dir=out / "cosim", seed=seed,
+                      from_layer=program.head)
     r["build_dir"] = "cosim"  # inside the demo's folder (the run itself wrote into a temporary one)
+    r["builds"] = {"cosim" + k[len(str(out / "cosim")):]: v for k, v in r["builds"].items()}
     write_json(out / "cosim" / "cosim.json", r)
-    say(f"  {r['vectors']} MVMs of layer {r['source']['layer']}: {r['mismatches']} mismatches; "
-        f"{r['cycles_per_mvm']} cycles per MVM measured, {r['cycles_expected']} from the cycle model; "
-        f"{r['sim_seconds']:.0f} s in Icarus")
+    layer = r["layers"][-1]
+    cycles = sorted({p["cycles_per_mvm"] for p in layer["pes"]} - {None})
+    say(f"  layer {layer['layer']}: {len(layer['pes'])} PE(s), {layer['mvms']} MVMs, {r['mismatches']} mismatches; "
+        f"{cycles} cycles per MVM measured, {'equal to' if r['cycles_match'] else 'NOT'} the cycle model; logits "
+        f"{'equal' if r['logits_match'] else 'DIFFER from'} the golden model's bit for bit; {r['sim_seconds']:.0f} s in Icarus")
     return bool(r["ok"])
 
 
