@@ -14,7 +14,7 @@ import torch
 pytest.importorskip("cocotb")
 pytest.importorskip("amaranth")
 
-from test_cosim import TINY, TINY_PATH, mapped_program, needs_icarus, run_cli  # noqa: E402
+from test_cosim import TINY, TINY_PATH, build_root, mapped_program, needs_icarus, needs_verilator, run_cli  # noqa: E402,F401
 
 from xbar_hw import XbarError  # noqa: E402
 from xbar_hw.core.switch import task_view  # noqa: E402
@@ -68,11 +68,11 @@ def check_network(r: dict, layers: dict) -> None:
 
 @needs_icarus
 @pytest.mark.slow
-def test_whole_tiny_network_equals_the_golden_logits(programs, tmp_path):
+def test_whole_tiny_network_equals_the_golden_logits(programs, build_root):
     """Every PE of conv1, conv2 and fc for 2 images: 8x8 inputs give 64 conv1 positions
     per image, 4x4 = 16 conv2 positions after the pooling, one fc vector."""
     program, _ = programs
-    r = cosim_network(TINY, program, images=2, build_dir=tmp_path / "b")
+    r = cosim_network(TINY, program, images=2, build_dir=build_root / "tiny")
     check_network(r, {"conv1": (1, 128), "conv2": (2, 32), "fc": (2, 2)})
     assert [layer["pes"][0]["pe"] for layer in r["layers"]] == [0, 1, 3]
     want = golden_logits(program, None, images(2))
@@ -83,11 +83,11 @@ def test_whole_tiny_network_equals_the_golden_logits(programs, tmp_path):
 
 @needs_icarus
 @pytest.mark.slow
-def test_whole_tiny_network_with_a_task_and_faults(programs, tmp_path):
+def test_whole_tiny_network_with_a_task_and_faults(programs, build_root):
     """The task's masks on every shared layer (its head on fc) and chip 0's stuck cells,
     corrected by the fault tables: the logits equal the golden model running that chip."""
     _, faulty = programs
-    r = cosim_network(TINY, faulty, task="masked", images=1, build_dir=tmp_path / "b")
+    r = cosim_network(TINY, faulty, task="masked", images=1, build_dir=build_root / "tiny")
     check_network(r, {"conv1": (1, 64), "conv2": (2, 16), "fc": (2, 1)})
     assert all(p["fault_entries"] > 0 for layer in r["layers"] for p in layer["pes"])
     assert sum(p["gated"] for layer in r["layers"] for p in layer["pes"]) > 0
@@ -97,14 +97,14 @@ def test_whole_tiny_network_with_a_task_and_faults(programs, tmp_path):
     # the faults matter: the network without them gives other logits
     assert not torch.equal(want, golden_logits(faulty, "masked", images(1)))
     # from fc on: conv1 and conv2 on the host's golden model, fc's two PEs co-simulated
-    r = cosim_network(TINY, faulty, task="masked", images=1, build_dir=tmp_path / "b", from_layer="fc")
+    r = cosim_network(TINY, faulty, task="masked", images=1, build_dir=build_root / "tiny", from_layer="fc")
     check_network(r, {"fc": (2, 1)})
     assert torch.equal(torch.tensor(r["logits"]), want)
 
 
 @needs_icarus
 @pytest.mark.slow
-def test_a_wrong_macro_model_is_caught_in_the_network(programs, tmp_path):
+def test_a_wrong_macro_model_is_caught_in_the_network(programs, build_root, tmp_path):
     """A macro model that drops the last row: conv1 (9 of 16 rows used) is unaffected;
     conv2's first PE (PE 1) mismatches in exactly the (output group, logical column) pairs
     where the golden PE with the last row at level 0 differs, each named by PE, crossbar
@@ -112,7 +112,7 @@ def test_a_wrong_macro_model_is_caught_in_the_network(programs, tmp_path):
     program, _ = programs
     bad = tmp_path / "xbar_array_tiny.v"
     bad.write_text(macro_verilog(TINY).replace("r < ROWS; r = r + 1", "r < ROWS - 1; r = r + 1"))
-    r = cosim_network(TINY, program, images=1, build_dir=tmp_path / "b", macro_model=bad)
+    r = cosim_network(TINY, program, images=1, build_dir=build_root / "tiny-bad", macro_model=bad)
     assert not r["ok"] and r["mismatches"] > 0
     conv1, conv2 = r["layers"][0], r["layers"][1]
     assert conv1["mismatches"] == 0
@@ -140,6 +140,18 @@ def test_a_wrong_macro_model_is_caught_in_the_network(programs, tmp_path):
     assert not r["logits_match"]
 
 
+@needs_verilator
+@pytest.mark.slow
+def test_whole_tiny_network_on_verilator(programs, build_root):
+    """The same network with a task and faults on Verilator (the build test_cosim's
+    Verilator tests make in the same folder, when they ran first)."""
+    _, faulty = programs
+    r = cosim_network(TINY, faulty, task="masked", images=1, sim="verilator", build_dir=build_root / "tiny")
+    check_network(r, {"conv1": (1, 64), "conv2": (2, 16), "fc": (2, 1)})
+    want = golden_logits(faulty, "masked", images(1), Chip(faulty, TINY.replace(nonideal=SAF), 0))
+    assert r["sim"] == "verilator" and torch.equal(torch.tensor(r["logits"]), want)
+
+
 def test_bad_network_inputs(programs, tmp_path, monkeypatch):
     """--network with a Program of another design, a task the Program lacks, a missing
     simulator, a random Program, --vectors or --layer: one line each, exit 2."""
@@ -148,7 +160,7 @@ def test_bad_network_inputs(programs, tmp_path, monkeypatch):
     program.save(path)
     base = ("cosim", "--network", "--program", path)
     cases = [
-        ((*base, "--design", "designs/default.yaml"), "error: program: "),
+        ((*base, "--design", TINY_PATH.parent / "default.yaml"), "error: program: "),
         ((*base, "--design", TINY_PATH, "--task", "nope"), "error: task: got 'nope'; allowed: one of this Program's tasks"),
         ((*base, "--design", TINY_PATH, "--from-layer", "conv9"), "error: layer: got 'conv9'; allowed: one of"),
         ((*base, "--design", TINY_PATH, "--vectors", 3), "error: vectors: got 3; allowed: none with --network"),
@@ -166,3 +178,33 @@ def test_bad_network_inputs(programs, tmp_path, monkeypatch):
     rc, out, err = run_cli(*base, "--design", TINY_PATH, "--build-dir", tmp_path / "b")
     assert rc == 2 and err.startswith("error: sim: got 'icarus', but iverilog is not installed; allowed: ")
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "b").exists()
+
+
+@needs_icarus
+@pytest.mark.slow
+def test_pruned_network_builds_each_pe_configuration_once(build_root):
+    """TinyADC: mnist_cnn pruned for 3-bit ADCs and mapped with each crossbar's lossless
+    bits: every PE's tile is built with its slots' ADC bits, one simulator build per
+    distinct configuration (counted here from the Program), and the logits equal the
+    golden model's."""
+    from xbar_hw.flows.prune import apply_masks, mapped_modules, tinyadc_mask
+    from xbar_hw.workload.models import build_model
+    from xbar_hw.xbar.convert import convert_to_program
+
+    data = load_dataset("digits")
+    kwargs = {"in_channels": 1, "num_classes": 10, "in_size": 8, "width": 4}
+    model = build_model("mnist_cnn", seed=0, **kwargs)
+    apply_masks(model, {n: tinyadc_mask(m, 3, TINY) for n, m in mapped_modules(model).items()})
+    program = convert_to_program(model, TINY, data.x_train[:64], {"arch": "mnist_cnn", "kwargs": kwargs},
+                                 {"data": "digits", "seed": 0}, adc_bits="lossless")
+    N = TINY.pe.crossbars
+    configs = set()
+    for lp in program.layers.values():
+        bits = lp.adc_bits.tolist()
+        for first in range(0, lp.n_crossbars, N):
+            used = bits[first : first + N]
+            configs.add(tuple(used + [TINY.adc.bits] * (N - len(used))))
+    r = cosim_network(TINY, program, images=1, build_dir=build_root / "tiny")
+    check_network(r, {"conv1": (1, 64), "conv2": (2, 16), "fc": (2, 1)})
+    assert len(r["builds"]) == len(configs) > 1
+    assert torch.equal(torch.tensor(r["logits"]), golden_logits(program, None, images(1)))

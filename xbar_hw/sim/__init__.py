@@ -5,6 +5,9 @@ torch golden model.
   MVMs, compare bit-exactly, count cycles);
 - :mod:`.loads`: what the tile holds (:class:`~.loads.TileLoad`): a seeded random load,
   a Program's layer as a task sees it, or a fault-free load given by hand;
+- :mod:`.network`: :func:`xbar_hw.sim.network.cosim_network`, every PE of every layer of
+  a Program, layer after layer on the co-simulated outputs, the logits against the golden
+  model; :mod:`.netgolden`: that golden network (the task's masks, the profiled faults);
 - :mod:`.inputs`: a Program layer's activation vectors, cut into the tile's inputs;
 - :mod:`.golden_pe`: the golden PE, the expected output beats of a load;
 - :mod:`.script`: the ``prog``/``cfg`` beats of a load and the testbench's script;
