@@ -263,7 +263,10 @@ def test_cli_reboc_comparison(tmp_path, capsys):
     assert cli_main(["reboc", "--program", str(p), "--images", "2"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["blocks"] == {"conv2": 4}
-    assert doc["crossbar_ratio"] == doc["plain"]["crossbars"] / doc["reboc"]["crossbars"]
+    # plain: every layer's W[K, N] on ceil(K / R) x ceil(N / L) crossbars (tiny: R = 16, L = 4)
+    prog = Program.load(p)
+    assert doc["plain"]["crossbars"] == sum(-(-lp.k_in // 16) * -(-lp.n_out // 4) for lp in prog.layers.values())
+    assert doc["reboc"]["crossbars"] < doc["plain"]["crossbars"]
     dense, q = tmp_path / "d.safetensors", tmp_path / "q.safetensors"
     assert cli_main(["train", "--data", "digits", "--width", "4", "--epochs", "1", "-o", str(dense), "--quiet"]) == 0
     assert cli_main(["map", "--model", str(dense), "--design", "designs/tiny.yaml", "-o", str(q)]) == 0
