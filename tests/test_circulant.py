@@ -260,9 +260,13 @@ def test_cli_reboc_comparison(tmp_path, capsys):
                      "--quiet"]) == 0
     assert cli_main(["map", "--model", str(m), "--design", "designs/tiny.yaml", "-o", str(p)]) == 0
     capsys.readouterr()
-    assert cli_main(["reboc", "--program", str(p), "--images", "2"]) == 0
+    assert cli_main(["reboc", "--program", str(p), "--images", "2", "--json", "-o", str(tmp_path / "r.json")]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["blocks"] == {"conv2": 4}
+    assert doc["blocks"] == {"conv2": 4} and json.loads((tmp_path / "r.json").read_text()) == doc
+    assert cli_main(["reboc", "--program", str(p), "--images", "2"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"plain / ReBoc on tiny (2 images): crossbars {doc['plain']['crossbars']} / "
+                           f"{doc['reboc']['crossbars']}, speedup ") and "\n" not in line
     # plain: every layer's W[K, N] on ceil(K / R) x ceil(N / L) crossbars (tiny: R = 16, L = 4)
     prog = Program.load(p)
     assert doc["plain"]["crossbars"] == sum(-(-lp.k_in // 16) * -(-lp.n_out // 4) for lp in prog.layers.values())
