@@ -14,21 +14,24 @@ import torch
 pytest.importorskip("cocotb")
 pytest.importorskip("amaranth")
 
-from test_cosim import TINY, TINY_PATH, build_root, mapped_program, needs_icarus, needs_verilator, run_cli  # noqa: E402,F401
+import test_cosim
+from test_cosim import TINY, TINY_PATH, mapped_program, needs_icarus, needs_verilator, run_cli
 
-from xbar_hw import XbarError  # noqa: E402
-from xbar_hw.core.switch import task_view  # noqa: E402
-from xbar_hw.rtl.macro import macro_verilog  # noqa: E402
-from xbar_hw.sim import runner  # noqa: E402
-from xbar_hw.sim.golden_pe import golden_beats  # noqa: E402
-from xbar_hw.sim.loads import pe_load  # noqa: E402
-from xbar_hw.sim.network import cosim_network  # noqa: E402
-from xbar_hw.workload.data import load_dataset  # noqa: E402
-from xbar_hw.xbar.analog import Chip, attach_chip  # noqa: E402
-from xbar_hw.xbar.convert import build_network  # noqa: E402
-from xbar_hw.xbar.layers import mapped_layers, set_column_masks, set_path  # noqa: E402
+from xbar_hw import XbarError
+from xbar_hw.core.switch import task_view
+from xbar_hw.rtl.macro import macro_verilog
+from xbar_hw.sim import runner
+from xbar_hw.sim.golden_pe import golden_beats
+from xbar_hw.sim.loads import pe_load
+from xbar_hw.sim.network import cosim_network
+from xbar_hw.workload.data import load_dataset
+from xbar_hw.xbar.analog import Chip, attach_chip
+from xbar_hw.xbar.convert import build_network
+from xbar_hw.xbar.layers import mapped_layers, set_column_masks, set_path
 
 SAF = {"saf": {"sa0": 0.05, "sa1": 0.05}}  # the rates mapped_program profiles
+#: test_cosim's fixture: one build folder per design, the simulator builds reused by the tests here
+build_root = test_cosim.build_root
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +137,7 @@ def test_a_wrong_macro_model_is_caught_in_the_network(programs, build_root, tmp_
         lv[-1, :] = 0
     differ = (golden_beats(load) != golden_beats(dropped)).any(0).nonzero().tolist()
     assert differ and conv2["pes"][0]["mismatch_where"] == differ
-    g, j = differ[0]
+    _, j = differ[0]
     msg = conv2["pes"][0]["mismatch_columns"][0]
     assert re.match(rf"PE 1 crossbars? [0-9, ]+.* logical column {j} \(physical columns {4 * j}-{4 * j + 3}\): ", msg), msg
     assert not r["logits_match"]
@@ -143,8 +146,7 @@ def test_a_wrong_macro_model_is_caught_in_the_network(programs, build_root, tmp_
 @needs_verilator
 @pytest.mark.slow
 def test_whole_tiny_network_on_verilator(programs, build_root):
-    """The same network with a task and faults on Verilator (the build test_cosim's
-    Verilator tests make in the same folder, when they ran first)."""
+    """The same network with a task and faults on Verilator (a cold C++ build of tiny)."""
     _, faulty = programs
     r = cosim_network(TINY, faulty, task="masked", images=1, sim="verilator", build_dir=build_root / "tiny")
     check_network(r, {"conv1": (1, 64), "conv2": (2, 16), "fc": (2, 1)})
@@ -170,12 +172,12 @@ def test_bad_network_inputs(programs, tmp_path, monkeypatch):
         (("cosim", "--program", "random", "--design", TINY_PATH), "error: vectors: got None; allowed: an integer"),
     ]
     for argv, start in cases:
-        rc, out, err = run_cli(*argv)
+        rc, _, err = run_cli(*argv)
         assert rc == 2 and err.startswith(start) and len(err.strip().splitlines()) == 1, (argv, err)
     with pytest.raises(XbarError, match=r"^images: got 0; allowed: an integer >= 1$"):
         cosim_network(TINY, program, images=0)
     monkeypatch.setattr(runner.shutil, "which", lambda name, *a, **k: None)
-    rc, out, err = run_cli(*base, "--design", TINY_PATH, "--build-dir", tmp_path / "b")
+    rc, _, err = run_cli(*base, "--design", TINY_PATH, "--build-dir", tmp_path / "b")
     assert rc == 2 and err.startswith("error: sim: got 'icarus', but iverilog is not installed; allowed: ")
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "b").exists()
 

@@ -12,9 +12,9 @@ import argparse
 from pathlib import Path
 
 from ..core.design import load_design
+from ..core.errors import field_error
 from ..core.program import Program
 from ..flows.hardware import generate_rtl
-from ..core.errors import field_error
 from ..sim.cosim import cosim
 from ..sim.network import cosim_network
 from .common import add_reporting, print_json
