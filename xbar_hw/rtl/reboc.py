@@ -17,8 +17,18 @@ from amaranth.hdl import Module, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..core.circulant import check_reboc_design
 from ..core.design import Design
+from ..core.errors import XbarError, field_error
+
+
+def check_block(design: Design, block) -> int:
+    """``block`` if the rotator can be built for it, else one line: an input slice of
+    ``block`` rows must lie whole in a crossbar."""
+    R = design.crossbar.rows
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1 or R % block:
+        raise field_error("block", block, f"a positive integer dividing crossbar.rows = {R} "
+                                          f"(one whole input slice per crossbar)")
+    return block
 
 
 class SliceRotator(wiring.Component):
@@ -32,7 +42,11 @@ class SliceRotator(wiring.Component):
     """
 
     def __init__(self, design: Design, block: int):
-        check_reboc_design(design, block, "SliceRotator")
+        try:
+            check_block(design, block)
+        except XbarError:
+            self._MustUse__used = True  # never elaborated: no UnusedElaboratable warning (as the tile's blocks)
+            raise
         self.design, self.block = design, block
         R, bits = design.crossbar.rows, design.inputs.bits
         super().__init__({
