@@ -33,13 +33,15 @@ PE_CASES = [
     ("tiny b=4", {}, {"in_size": 8, "width": 4}, 4),
     ("tiny signed, 5 crossbars, b=8", {"pe": {"crossbars": 5}, "inputs": {"signed": True}}, {"in_size": 8, "width": 8}, 8),
     ("tiny, 9 crossbars, b=16", {"pe": {"crossbars": 9}}, {"in_size": 8, "width": 16}, 16),
+    ("tiny, 72 rows, D=2, b=4: 2 column blocks share a rotator",
+     {"crossbar": {"rows": 72}, "mapping": {"kind": "reboc", "duplication": 2}}, {"in_size": 8, "width": 8}, 4),
     ("default b=4", None, {}, 4),
     ("default b=8", None, {}, 8),
     ("default b=16", None, {}, 16),
 ]
 
 
-def pe_case(name: str, changes: dict | None, kwargs: dict, b: int, root: str) -> dict:
+def pe_case(index: int, name: str, changes: dict | None, kwargs: dict, b: int, root: str) -> dict:
     base = load_design("designs/default.yaml" if changes is None else "designs/tiny.yaml")
     d = base.replace(**changes) if changes else base
     model = make_circulant(build_model("mnist_cnn", seed=0, in_channels=1, num_classes=10, **kwargs), b)
@@ -50,9 +52,9 @@ def pe_case(name: str, changes: dict | None, kwargs: dict, b: int, root: str) ->
     nz = torch.ones(lp.k_in, dtype=torch.float64)
     counted = {pipe: layer_counts(d, lp.k_in, rl.stored.shape[1], nz, 1.0, rl.reads, True, pipe)["cycles"]
                for pipe in (False, True)}
-    r = reboc_pe_cosim(d, lp, vectors=3, seed=0, build_dir=f"{root}/{name.replace(' ', '_').replace(',', '')}")
+    r = reboc_pe_cosim(d, lp, vectors=3, seed=0, build_dir=f"{root}/pe-{index}")
     return {"case": name, "design": d.name, "layer": f"conv2 W[{lp.k_in}, {lp.n_out}]", "b": b, "D": r["D"],
-            "reads": r["reads"], "crossbars": r["crossbars"], "mismatches": r["mismatches"],
+            "reads": r["reads"], "crossbars": r["crossbars"], "rotators": r["rotators"], "mismatches": r["mismatches"],
             "golden_vs_plain": r["golden_vs_plain"], "tile_cycles_per_mvm": r["tile_cycles_per_mvm"],
             "measured_interval": r["output_interval"], "measured_first_latency": r["latency_first"],
             "counted_no_pipeline": counted[False], "counted_pipeline": counted[True],
@@ -72,11 +74,11 @@ def main() -> None:
                 r = rotator_cosim(d, b, vectors=6, seed=b, build_dir=f"{root}/rot-{d.name}-{b}")
                 out["rotator"].append({k: r[k] for k in ("design", "block", "steps", "mismatches", "reset_ok",
                                                          "edges_per_sequence", "sim_seconds", "ok")})
-        for name, changes, kwargs, b in PE_CASES:
+        for index, (name, changes, kwargs, b) in enumerate(PE_CASES):
             if args.skip_default and changes is None:
                 continue
             t = time.perf_counter()
-            out["pe"].append(pe_case(name, changes, kwargs, b, root) | {"wall_seconds": round(time.perf_counter() - t, 1)})
+            out["pe"].append(pe_case(index, name, changes, kwargs, b, root) | {"wall_seconds": round(time.perf_counter() - t, 1)})
             print(json.dumps(out["pe"][-1]), flush=True)
     print(json.dumps(out, indent=1))
 

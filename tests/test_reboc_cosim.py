@@ -144,7 +144,7 @@ def test_reboc_pe_runs_a_reboc_mvm_bit_exactly(tmp_path):
     # tiny (16 rows, 4 logical columns): conv2 W[36, 8], b = 4: 2 block columns, D = 2
     # copies, 2 read sequences; 3 row blocks (16, 16, 4 rows) of one column block
     r = check_reboc_pe(TINY, circulant_layer(TINY, 4, 4), tmp_path)
-    assert (r["D"], r["reads"], r["crossbars"], r["groups"]) == (2, 2, 3, 1)
+    assert (r["D"], r["reads"], r["crossbars"], r["groups"], r["rotators"]) == (2, 2, 3, 1, 3)
     # by hand: S = 4 settle cycles, T = 4 reads of 1-bit digits, c = 4 conversion cycles per
     # read (16 columns, 4 ADCs): 1 + (4 + 3 * 4 + 4) + 1 + 1 = 23 cycles per tile MVM
     assert r["tile_cycles_per_mvm"] == 23 and r["output_interval"] == [46] and r["latency_first"] == 47
@@ -156,7 +156,16 @@ def test_reboc_pe_signed_block_8(tmp_path):
     # signed inputs, b = 8: conv2 W[72, 16], D = 2, 4 read sequences over 5 row blocks (a PE of 5)
     design = TINY.replace(pe={"crossbars": 5}, inputs={"signed": True})
     r = check_reboc_pe(design, circulant_layer(design, 8, 8), tmp_path)
-    assert (r["D"], r["reads"], r["crossbars"]) == (2, 4, 5)
+    assert (r["D"], r["reads"], r["crossbars"], r["rotators"]) == (2, 4, 5, 5)
+
+
+@needs_icarus
+def test_reboc_pe_shares_one_rotator_between_column_blocks(tmp_path):
+    # 72-row crossbars hold conv2 W[72, 16] (b = 4) in one row block; D = 2 copies make 8
+    # stored columns, 2 column blocks of 4: two crossbars fed by one rotator (Input Tile Sharing)
+    design = TINY.replace(crossbar={"rows": 72}, mapping={"kind": "reboc", "duplication": 2})
+    r = check_reboc_pe(design, circulant_layer(design, 4, 8), tmp_path)
+    assert (r["D"], r["reads"], r["crossbars"], r["groups"], r["rotators"]) == (2, 2, 2, 2, 1)
 
 
 def test_reboc_pe_bad_parameters(tmp_path):
@@ -164,6 +173,8 @@ def test_reboc_pe_bad_parameters(tmp_path):
         RebocPe(TINY, 4, 3)
     with pytest.raises(XbarError, match=r"^block: got 5; allowed: a positive integer dividing crossbar.rows = 16"):
         RebocPe(TINY, 5, 1)
+    with pytest.raises(XbarError, match=r"^row_blocks: got 5; allowed: an integer in \[1, 4\] \(pe.crossbars\)$"):
+        RebocPe(TINY, 4, 2, 5)
     dense = dataclasses.replace(circulant_layer(TINY, 4, 4), block=None)
     with pytest.raises(XbarError, match="not block-circulant"):
         reboc_pe_cosim(TINY, dense, build_dir=tmp_path / "x")

@@ -50,9 +50,10 @@ def rotator_name(design: Design, block: int) -> str:
     return f"xbar_rotator_{design_ident(design)}_b{block}"
 
 
-def reboc_pe_name(design: Design, block: int, reads: int) -> str:
-    """Top module name of the ReBoc PE (:class:`~.reboc.RebocPe`): ``xbar_reboc_pe_<design>_b<block>_r<reads>``."""
-    return f"xbar_reboc_pe_{design_ident(design)}_b{block}_r{reads}"
+def reboc_pe_name(design: Design, block: int, reads: int, row_blocks: int) -> str:
+    """Top module name of the ReBoc PE (:class:`~.reboc.RebocPe`):
+    ``xbar_reboc_pe_<design>_b<block>_r<reads>_rb<row_blocks>``."""
+    return f"xbar_reboc_pe_{design_ident(design)}_b{block}_r{reads}_rb{row_blocks}"
 
 
 def port_map(top: wiring.Component) -> dict:
@@ -233,13 +234,13 @@ def generate_rotator(design: Design, block: int, out_dir) -> dict:
     return paths
 
 
-def generate_reboc_pe(design: Design, block: int, reads: int, out_dir) -> dict:
-    """Write the Verilog of the ReBoc PE (:class:`~.reboc.RebocPe`: the PE tile behind the
-    rotating input registers, ``reads`` = b/D read sequences per MVM), the crossbar
-    macro's model and the port map (the PE tile's ports) under ``out_dir``; return
+def generate_reboc_pe(design: Design, block: int, reads: int, row_blocks: int, out_dir) -> dict:
+    """Write the Verilog of the ReBoc PE (:class:`~.reboc.RebocPe`: the PE tile behind
+    ``row_blocks`` rotating input registers, ``reads`` = b/D read sequences per MVM), the
+    crossbar macro's model and the port map (the PE tile's ports) under ``out_dir``; return
     {"top", "verilog", "macro", "ports"}. Bad parameters: one line, nothing written."""
-    top = RebocPe(design, block, reads)
-    name = reboc_pe_name(design, block, reads)
+    top = RebocPe(design, block, reads, row_blocks)
+    name = reboc_pe_name(design, block, reads, row_blocks)
     text = verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -247,7 +248,8 @@ def generate_reboc_pe(design: Design, block: int, reads: int, out_dir) -> dict:
              "ports": out / f"{name}.ports.json"}
     paths["verilog"].write_text(text, encoding="utf-8")
     paths["macro"].write_text(macro_verilog(design), encoding="utf-8")
-    doc = {"top": name, "design": design.name, "block": block, "reads": reads, "clock": "clk", "reset": "rst",
+    doc = {"top": name, "design": design.name, "block": block, "reads": reads, "row_blocks": row_blocks,
+           "clock": "clk", "reset": "rst",
            "params": dict(vars(top.params)), "ports": port_map(top)}
     paths["ports"].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return paths

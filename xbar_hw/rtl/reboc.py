@@ -88,20 +88,28 @@ class RebocPe(wiring.Component):
     each, and one ReBoc MVM 1 + ``reads`` x the tile's cycles from its input beat to its
     last output beat (the load cycle).
 
-    Crossbars of one row block get the same words and rotate alike; one rotator per slot
-    keeps the tile's per-slot inputs (a shared register per row block, Input Tile Sharing,
-    is the same wiring with the duplicates removed).
+    Input Tile Sharing: ``row_blocks`` rotators (default: one per slot), slot n fed by
+    rotator n % ``row_blocks``, which is loaded from ``x`` slot n % ``row_blocks``: the
+    crossbars of one row block (a layer's slot n holds row block n % n_rb) share one fetch
+    and one rotating register; ``x``'s other slots are not read. The tile keeps its own
+    input register per crossbar.
     """
 
-    def __init__(self, design: Design, block: int, reads: int, fault_entries: int | None = None):
+    def __init__(self, design: Design, block: int, reads: int, row_blocks: int | None = None,
+                 fault_entries: int | None = None):
+        N = design.pe.crossbars
         try:
             check_block(design, block)
             if isinstance(reads, bool) or not isinstance(reads, int) or reads < 1 or block % reads:
                 raise field_error("reads", reads, f"a positive integer dividing the block size {block} (b/D)")
+            if row_blocks is None:
+                row_blocks = N
+            if isinstance(row_blocks, bool) or not isinstance(row_blocks, int) or not 1 <= row_blocks <= N:
+                raise field_error("row_blocks", row_blocks, f"an integer in [1, {N}] (pe.crossbars)")
         except XbarError:
             self._MustUse__used = True  # never elaborated: no UnusedElaboratable warning
             raise
-        self.design, self.block, self.reads = design, block, reads
+        self.design, self.block, self.reads, self.row_blocks = design, block, reads, row_blocks
         self.tile = PeTile(design, fault_entries)
         self.params = self.tile.params
         super().__init__(dict(self.tile.signature.members))
@@ -110,7 +118,7 @@ class RebocPe(wiring.Component):
         m = Module()
         tile, N = self.tile, self.params.crossbars
         m.submodules.tile = tile
-        rots = [SliceRotator(self.design, self.block) for _ in range(N)]
+        rots = [SliceRotator(self.design, self.block) for _ in range(self.row_blocks)]
         for n, rot in enumerate(rots):
             m.submodules[f"rotator{n}"] = rot
         active = Signal(name="active")                         # the rotators feed the tile
@@ -129,8 +137,9 @@ class RebocPe(wiring.Component):
             sent.eq(active & tile.x.ready),
         ]
         for n, rot in enumerate(rots):
-            m.d.comb += [rot.load.eq(load), rot.rotate.eq(sent), Value.cast(rot.x).eq(Value.cast(self.x.payload[n])),
-                         Value.cast(tile.x.payload[n]).eq(Value.cast(rot.rows))]
+            m.d.comb += [rot.load.eq(load), rot.rotate.eq(sent), Value.cast(rot.x).eq(Value.cast(self.x.payload[n]))]
+        for n in range(N):
+            m.d.comb += Value.cast(tile.x.payload[n]).eq(Value.cast(rots[n % self.row_blocks].rows))
         with m.If(load):
             m.d.sync += [active.eq(1), seq_in.eq(0)]
         with m.Elif(sent):

@@ -80,10 +80,11 @@ def expected_rows(steps: list[list[int]], x: torch.Tensor, block: int) -> list[l
     return out
 
 
-def default_rotator_dir(design: Design, block: int) -> Path:
-    """A build folder per design and block size under the system's temp folder."""
+def reboc_build_dir(design: Design, what: str) -> Path:
+    """A build folder per design and ``what`` (the top and its parameters) under the
+    system's temp folder."""
     key = hashlib.sha256(json.dumps(design.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / "xbar_hw_cosim" / f"rotator-{design.name}-{key}-b{block}"
+    return Path(tempfile.gettempdir()) / "xbar_hw_cosim" / f"{what}-{design.name}-{key}"
 
 
 def build_rotator_rtl(design: Design, block: int, build_dir: Path) -> dict:
@@ -131,7 +132,7 @@ def rotator_cosim(design: Design, block: int, vectors: int = 6, seed: int = 0, s
     simulator_paths(sim)
     x = rotator_vectors(design, vectors, seed)
     steps = rotator_steps(block, vectors)
-    build_dir = Path(build_dir) if build_dir is not None else default_rotator_dir(design, block)
+    build_dir = Path(build_dir) if build_dir is not None else reboc_build_dir(design, f"rotator-b{block}")
     with fresh_folder(build_dir):
         rtl = build_rotator_rtl(design, block, build_dir)
         want = expected_rows(steps, x, block)

@@ -44,7 +44,7 @@ from ..rtl.params import default_mask_code
 from ..xbar.circulant import RebocLayer, layer_product
 from .golden_pe import golden_beats
 from .loads import TileLoad, fault_free_load
-from .reboc import default_rotator_dir
+from .reboc import reboc_build_dir
 from .runner import run_testbench, simulator_paths
 from .script import build_script, cfg_beats, prog_beats
 
@@ -111,13 +111,13 @@ def check_against_plain(rl: RebocLayer, load: TileLoad, x: torch.Tensor, expecte
     return {"outputs_compared": compared, "mismatches": mismatches, "ok": compared > 0 and mismatches == 0}
 
 
-def build_reboc_pe_rtl(design: Design, block: int, reads: int, build_dir: Path) -> dict:
+def build_reboc_pe_rtl(design: Design, block: int, reads: int, row_blocks: int, build_dir: Path) -> dict:
     """The ReBoc PE's Verilog, the macro's model and the port map under ``<build_dir>/rtl``
     (each file replaced atomically, only when its text changes)."""
     out = Path(build_dir) / "rtl"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        new = generate_reboc_pe(design, block, reads, tmp)
+        new = generate_reboc_pe(design, block, reads, row_blocks, tmp)
         for kind in ("verilog", "macro", "ports"):
             target = out / new[kind].name
             if not (target.is_file() and target.read_bytes() == new[kind].read_bytes()):
@@ -181,10 +181,12 @@ def reboc_pe_cosim(design: Design, lp, vectors: int = 4, seed: int = 0, sim: str
     max_cycles = 2 * (len(prog) + 2 * len(cfg) + (vectors + 2) * (rl.reads * tile + 4)) + 10_000
     stimulus = {"script": script, "max_cycles": max_cycles,
                 "tb": {"backpressure": 0.0, "seed": int(seed), "event_driven": True}}
-    build_dir = Path(build_dir) if build_dir is not None else \
-        default_rotator_dir(d, rl.b).with_name(f"reboc-pe-{d.name}-b{rl.b}-r{rl.reads}")
+    # Input Tile Sharing: one rotator per row block the PE holds (slot n holds row block n % n_rb)
+    row_blocks = min(d.pe.crossbars, layer_grid(lp.k_in, int(rl.stored.shape[1]), d)[0])
+    what = f"reboc-pe-b{rl.b}-r{rl.reads}-rb{row_blocks}"
+    build_dir = Path(build_dir) if build_dir is not None else reboc_build_dir(d, what)
     with fresh_folder(build_dir):
-        rtl = build_reboc_pe_rtl(d, rl.b, rl.reads, build_dir)
+        rtl = build_reboc_pe_rtl(d, rl.b, rl.reads, row_blocks, build_dir)
         results = run_testbench(rtl, build_dir, sim, stimulus, seed)
     ops = {op["op"]: op for op in results.get("ops", []) if op["op"] == "mvm"}
     measured = _measure(ops["mvm"], expected) if "mvm" in ops else \
@@ -200,6 +202,7 @@ def reboc_pe_cosim(design: Design, lp, vectors: int = 4, seed: int = 0, sim: str
     return {
         "design": d.name, "layer": lp.name, "sim": sim, "vectors": vectors, "block": rl.b, "D": rl.D,
         "reads": rl.reads, "crossbars": min(d.pe.crossbars, rl.n_crossbars), "groups": load.groups,
+        "rotators": row_blocks,
         **measured, "errors": results.get("errors", []), "golden_vs_plain": vs_plain,
         "tile_cycles_per_mvm": tile, "latency_expected": latency_expected, "interval_expected": interval_expected,
         "conversions": conversions, "conversions_expected": conv_expected,
