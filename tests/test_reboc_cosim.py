@@ -175,7 +175,12 @@ def test_reboc_pe_bad_parameters(tmp_path):
         RebocPe(TINY, 5, 1)
     with pytest.raises(XbarError, match=r"^row_blocks: got 5; allowed: an integer in \[1, 4\] \(pe.crossbars\)$"):
         RebocPe(TINY, 4, 2, 5)
-    dense = dataclasses.replace(circulant_layer(TINY, 4, 4), block=None)
+    lp = circulant_layer(TINY, 4, 4)
+    with pytest.raises(XbarError, match=r"^seed: got -1; allowed: an integer >= 0$"):
+        reboc_pe_cosim(TINY, lp, seed=-1, build_dir=tmp_path / "x")
+    with pytest.raises(XbarError, match=r"^vectors: got 1; allowed: an integer >= 2$"):
+        rotator_cosim(TINY, 4, vectors=1, build_dir=tmp_path / "x")
+    dense = dataclasses.replace(lp, block=None)
     with pytest.raises(XbarError, match="not block-circulant"):
         reboc_pe_cosim(TINY, dense, build_dir=tmp_path / "x")
     assert not (tmp_path / "x").exists()

@@ -33,6 +33,7 @@ from ..core.errors import field_error
 from ..core.io import atomic_path, fresh_folder
 from ..rtl.generate import generate_rotator, rotator_name
 from ..rtl.reboc import check_block
+from .loads import as_design
 from .runner import REBOC_TB_MODULE, run_testbench, simulator_paths
 
 
@@ -124,6 +125,7 @@ def rotator_cosim(design: Design, block: int, vectors: int = 6, seed: int = 0, s
     (the read sequences seen), "edges_per_sequence" (measured), "sim_seconds", "ok"}.
     A bad block size or count is one line (XbarError) before anything runs."""
     t0 = time.perf_counter()
+    design = as_design(design)
     if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 2:
         raise field_error("vectors", vectors, "an integer >= 2")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

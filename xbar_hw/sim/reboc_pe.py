@@ -43,7 +43,7 @@ from ..rtl.generate import generate_reboc_pe
 from ..rtl.params import default_mask_code
 from ..xbar.circulant import RebocLayer, layer_product
 from .golden_pe import golden_beats
-from .loads import TileLoad, fault_free_load
+from .loads import TileLoad, as_design, fault_free_load
 from .reboc import reboc_build_dir
 from .runner import run_testbench, simulator_paths
 from .script import build_script, cfg_beats, prog_beats
@@ -163,11 +163,13 @@ def reboc_pe_cosim(design: Design, lp, vectors: int = 4, seed: int = 0, sim: str
     "latency_expected", "output_interval", "interval_expected", "input_interval",
     "conversions", "conversions_expected", "ok", ...}."""
     t0 = time.perf_counter()
+    d = as_design(design)
     if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 2:
         raise field_error("vectors", vectors, "an integer >= 2")
-    rl = RebocLayer(lp, design)  # one line for a dense layer, a block that does not fit, TinyADC bits
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise field_error("seed", seed, "an integer >= 0")
+    rl = RebocLayer(lp, d)  # one line for a dense layer, a block that does not fit, TinyADC bits
     simulator_paths(sim)
-    d = design
     lo, hi = d.input_range
     gen = torch.Generator().manual_seed(seed)
     x = torch.randint(lo, hi + 1, (vectors, lp.k_in), generator=gen, dtype=torch.int64)
