@@ -36,6 +36,7 @@ from ..core.adcbits import column_budget, column_keep, lossless_adc_bits, min_pr
 from ..core.design import Design
 from ..core.errors import XbarError
 from ..core.mapping import map_layer
+from ..workload.circulant import circulant_blocks
 from ..workload.data import Dataset
 from ..workload.models import load_model, save_model
 from ..workload.train import accuracy, default_device
@@ -75,7 +76,9 @@ def magnitude_mask(m: nn.Module, sparsity: float) -> torch.Tensor:
 def layer_bits(model: nn.Module, design: Design, bits: int, per_layer: str | None = None,
                keep_mass: float = 0.5) -> dict[str, int]:
     """Target ADC bits per layer. Each layer gets ``bits``, or fewer where its unpruned
-    levels are already lossless with fewer (it is then not pruned). ``per_layer="auto"``:
+    levels are already lossless with fewer (it is then not pruned; its target is at least
+    :func:`~xbar_hw.core.adcbits.min_prunable_bits`, the fewest a projection can keep while
+    retraining moves its weights). ``per_layer="auto"``:
     a layer whose projection to ``bits`` would keep less than ``keep_mass`` of its weights'
     L1 mass gets the fewest bits (up to ``adc.bits``) that keep at least that much."""
     column_budget(bits, design)  # raises for bits that no pruning reaches
@@ -84,17 +87,29 @@ def layer_bits(model: nn.Module, design: Design, bits: int, per_layer: str | Non
                         f"and at least {min_prunable_bits(design)}")
     if per_layer not in (None, "auto"):
         raise XbarError(f"--per-layer: got {per_layer!r}; allowed: auto")
+    refuse_circulant(model)
+    lowest = min_prunable_bits(design)
     out = {}
     for name, m in mapped_modules(model).items():
         w_int = integer_weights(m, design)
         need = int(lossless_adc_bits(map_layer(w_int, design), design).max())
-        b = min(bits, need)
+        b = max(min(bits, need), lowest)  # a layer lossless with fewer bits is kept there, not pruned
         if per_layer == "auto":
             mass = float(w_int.abs().sum())
             while b < min(need, design.adc.bits) and float((w_int * column_keep(w_int, b, design)).abs().sum()) < keep_mass * mass:
                 b += 1
         out[name] = b
     return out
+
+
+def refuse_circulant(model: nn.Module) -> None:
+    """One line for a model with block-circulant layers: the projection works on dense
+    weights (pruning a circulant block's vector would change b weights at once)."""
+    blocks = circulant_blocks(model)
+    if blocks:
+        name, b = next(iter(blocks.items()))
+        raise XbarError(f"prune: layer {name} is block-circulant (b = {b}); allowed: a model without block-circulant "
+                        "layers (train it without --circulant)")
 
 
 @torch.no_grad()
