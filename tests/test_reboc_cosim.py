@@ -151,7 +151,6 @@ def test_reboc_pe_runs_a_reboc_mvm_bit_exactly(tmp_path):
 
 
 @needs_icarus
-@pytest.mark.slow
 def test_reboc_pe_signed_block_8(tmp_path):
     # signed inputs, b = 8: conv2 W[72, 16], D = 2, 4 read sequences over 5 row blocks (a PE of 5)
     design = TINY.replace(pe={"crossbars": 5}, inputs={"signed": True})
