@@ -70,7 +70,6 @@ def check_network(r: dict, layers: dict) -> None:
 
 
 @needs_icarus
-@pytest.mark.slow
 def test_whole_tiny_network_equals_the_golden_logits(programs, build_root):
     """Every PE of conv1, conv2 and fc for 2 images: 8x8 inputs give 64 conv1 positions
     per image, 4x4 = 16 conv2 positions after the pooling, one fc vector."""
@@ -85,7 +84,6 @@ def test_whole_tiny_network_equals_the_golden_logits(programs, build_root):
 
 
 @needs_icarus
-@pytest.mark.slow
 def test_whole_tiny_network_with_a_task_and_faults(programs, build_root):
     """The task's masks on every shared layer (its head on fc) and chip 0's stuck cells,
     corrected by the fault tables: the logits equal the golden model running that chip."""
@@ -106,7 +104,6 @@ def test_whole_tiny_network_with_a_task_and_faults(programs, build_root):
 
 
 @needs_icarus
-@pytest.mark.slow
 def test_a_wrong_macro_model_is_caught_in_the_network(programs, build_root, tmp_path):
     """A macro model that drops the last row: conv1 (9 of 16 rows used) is unaffected;
     conv2's first PE (PE 1) mismatches in exactly the (output group, logical column) pairs
