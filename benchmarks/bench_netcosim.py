@@ -14,7 +14,7 @@ JSON. Not a test.
 
     python benchmarks/bench_netcosim.py [--design designs/default.yaml] [--sim verilator]
         [--images 1] [--program /tmp/xbar_hw_bench/backbone_xma_saf.safetensors]
-        [--build-dir DIR] [--fresh] [--from-layer conv1] [--no-faults]
+        [--build-dir DIR] [--fresh] [--from-layer conv1] [--to-layer conv1] [--no-faults]
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--build-dir", default=str(Path(tempfile.gettempdir()) / "xbar_hw_bench" / "netcosim"))
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--from-layer", default=None)
+    ap.add_argument("--to-layer", default=None)
     ap.add_argument("--no-faults", action="store_true")
     args = ap.parse_args()
     design = load_design(args.design)
@@ -80,7 +81,7 @@ def main() -> None:
     verilog_seconds = time.perf_counter() - t
     built = runner.build_simulator(rtl, build_dir, args.sim)
     r = cosim_network(design, program, task=f"{TASK}.xma", images=args.images, sim=args.sim, build_dir=build_dir,
-                      from_layer=args.from_layer)
+                      from_layer=args.from_layer, to_layer=args.to_layer)
     layers = [{"layer": layer["layer"], "pes": len(layer["pes"]), "mvms": layer["mvms"], "seconds": layer["seconds"],
                "mvms_per_second": round(layer["mvms"] / layer["seconds"], 1), "mismatches": layer["mismatches"],
                "fault_entries": sum(p["fault_entries"] for p in layer["pes"]),
@@ -97,6 +98,7 @@ def main() -> None:
         "layers": layers, "pes": r["pes"], "mvms": r["mvms"], "mismatches": r["mismatches"],
         "cycles_match": r["cycles_match"], "logits_match": r["logits_match"], "ok": r["ok"],
         "network_seconds": r["seconds"],
+        "with_build_seconds": round(verilog_seconds + built["seconds"] + r["seconds"], 1),
     }, indent=2))
 
 

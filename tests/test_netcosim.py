@@ -101,6 +101,10 @@ def test_whole_tiny_network_with_a_task_and_faults(programs, build_root):
     r = cosim_network(TINY, faulty, task="masked", images=1, build_dir=build_root / "tiny", from_layer="fc")
     check_network(r, {"fc": (2, 1)})
     assert torch.equal(torch.tensor(r["logits"]), want)
+    # conv1 only: conv2 and fc on the host, fed conv1's co-simulated outputs
+    r = cosim_network(TINY, faulty, task="masked", images=1, build_dir=build_root / "tiny", to_layer="conv1")
+    check_network(r, {"conv1": (1, 64)})
+    assert torch.equal(torch.tensor(r["logits"]), want)
 
 
 @needs_icarus
@@ -162,6 +166,8 @@ def test_bad_network_inputs(programs, tmp_path, monkeypatch):
         ((*base, "--design", TINY_PATH.parent / "default.yaml"), "error: program: "),
         ((*base, "--design", TINY_PATH, "--task", "nope"), "error: task: got 'nope'; allowed: one of this Program's tasks"),
         ((*base, "--design", TINY_PATH, "--from-layer", "conv9"), "error: layer: got 'conv9'; allowed: one of"),
+        ((*base, "--design", TINY_PATH, "--from-layer", "fc", "--to-layer", "conv2"),
+         "error: to_layer: got 'conv2'; allowed: one of the layers from fc on: fc"),
         ((*base, "--design", TINY_PATH, "--vectors", 3), "error: vectors: got 3; allowed: none with --network"),
         ((*base, "--design", TINY_PATH, "--layer", "fc"), "error: layer: got 'fc'; allowed: none with --network"),
         (("cosim", "--network", "--program", "random", "--design", TINY_PATH), "error: program: got 'random'"),

@@ -73,7 +73,7 @@ def print_cosim(r: dict) -> None:
 def print_network(r: dict) -> None:
     """``xbar-hw cosim --network``'s text output."""
     task = f", task {r['task']}" if r["task"] else ""
-    print(f"cosim {r['design']} on {r['sim']}: the network from layer {r['from_layer']}{task}, "
+    print(f"cosim {r['design']} on {r['sim']}: the network's layers {r['from_layer']} to {r['to_layer']}{task}, "
           f"{r['images']} {r['data']} image(s)")
     for layer in r["layers"]:
         cycles = sorted({p["cycles_per_mvm"] for p in layer["pes"]} - {None})
@@ -98,7 +98,8 @@ def cmd_network(args: argparse.Namespace, design) -> int:
             raise field_error(flag, value, "none with --network (--from-layer picks the first layer, --images the MVMs)")
     program = Program.load(args.program, design)
     r = cosim_network(design, program, task=args.task, images=args.images or 1, sim=args.sim, build_dir=args.build_dir,
-                      seed=args.seed, from_layer=args.from_layer, macro_model=args.macro_model)
+                      seed=args.seed, from_layer=args.from_layer, to_layer=args.to_layer,
+                      macro_model=args.macro_model)
     if args.json:
         print_json(r)
     else:
@@ -110,7 +111,7 @@ def cmd_cosim(args: argparse.Namespace) -> int:
     design = load_design(args.design)
     if args.network:
         return cmd_network(args, design)
-    for flag, value in (("images", args.images), ("from_layer", args.from_layer)):
+    for flag, value in (("images", args.images), ("from_layer", args.from_layer), ("to_layer", args.to_layer)):
         if value is not None:
             raise field_error(flag, value, "none without --network")
     if args.vectors is None:
@@ -152,6 +153,8 @@ def add_cosim(sub) -> None:
                    help="--network: test images run through the network (default 1)")
     p.add_argument("--from-layer", default=None,
                    help="--network: co-simulate from this layer on (the layers before run on the golden model)")
+    p.add_argument("--to-layer", default=None,
+                   help="--network: co-simulate up to this layer (the layers after run on the golden model)")
     p.add_argument("--sim", default="icarus", help="icarus (default) or verilator")
     p.add_argument("--build-dir", type=output_folder, default=None,
                    help="Verilog, simulator build and run files (default: a temp folder per design)")

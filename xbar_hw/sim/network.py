@@ -47,16 +47,22 @@ from .runner import build_rtl, run_testbench, simulator_paths
 MESSAGES = 5
 
 
-def check_network_arguments(design: Design, program, task, images, sim, from_layer, macro_model) -> str:
-    """One-line XbarErrors before anything runs; returns the first co-simulated layer."""
+def check_network_arguments(design: Design, program, task, images, sim, from_layer, to_layer,
+                            macro_model) -> tuple[str, str]:
+    """One-line XbarErrors before anything runs; returns the first and the last
+    co-simulated layer."""
     rtl_params(design)
     if isinstance(images, bool) or not isinstance(images, int) or images < 1:
         raise field_error("images", images, "an integer >= 1")
     if macro_model is not None and not Path(macro_model).is_file():
         raise field_error("macro_model", str(macro_model), "a Verilog file of the crossbar macro's model")
     first = check_program(design, program, task, from_layer)  # the Program's design, the task, the layer
+    names = list(task_view(program, task)[0].layers)
+    last = names[-1] if to_layer is None else to_layer
+    if last not in names or names.index(last) < names.index(first):
+        raise field_error("to_layer", to_layer, f"one of the layers from {first} on: {', '.join(names[names.index(first):])}")
     simulator_paths(sim)
-    return first
+    return first, last
 
 
 def rtl_products(load: TileLoad, mvm: dict | None) -> torch.Tensor:
@@ -155,7 +161,8 @@ class NetworkRun:
 
 
 def cosim_network(design: Design, program, task: str | None = None, images: int = 1, sim: str = "icarus",
-                  build_dir=None, *, seed: int = 0, from_layer: str | None = None, macro_model=None) -> dict:
+                  build_dir=None, *, seed: int = 0, from_layer: str | None = None, to_layer: str | None = None,
+                  macro_model=None) -> dict:
     """Co-simulate every PE of every mapped layer of ``program`` under ``task`` on
     ``images`` test images of its data (module docstring). ``from_layer``: co-simulate from
     this layer on (the layers before it run on the host's golden model; default: the
@@ -167,7 +174,7 @@ def cosim_network(design: Design, program, task: str | None = None, images: int 
     "cycles_expected", ...], "mismatches", "golden_pe_vs_layer", ...}], "logits_match",
     "mismatches", "pes", "mvms", "builds", "seconds", "ok", ...}."""
     t0 = time.perf_counter()
-    first = check_network_arguments(design, program, task, images, sim, from_layer, macro_model)
+    first, last = check_network_arguments(design, program, task, images, sim, from_layer, to_layer, macro_model)
     view, masks = task_view(program, task)
     data, data_name = program_data(program, task)
     x = network_images(data, images, seed)
@@ -177,7 +184,7 @@ def cosim_network(design: Design, program, task: str | None = None, images: int 
     build_dir = Path(build_dir) if build_dir is not None else default_build_dir(design)
     run = NetworkRun(design, view, masks, task, sim, build_dir, seed, macro_model)
     handles = [m.register_forward_hook(run.hook) for m in mapped_layers(net)
-               if names.index(m.lp.name) >= names.index(first)]
+               if names.index(first) <= names.index(m.lp.name) <= names.index(last)]
     with torch.no_grad():
         want = golden(x)
         with fresh_folder(build_dir):
@@ -191,7 +198,7 @@ def cosim_network(design: Design, program, task: str | None = None, images: int 
     ok = match and all(p["ok"] for p in pes) and all(layer["golden_pe_vs_layer"] for layer in run.layers)
     return {
         "design": design.name, "sim": sim, "task": task, "data": data_name, "images": images, "seed": int(seed),
-        "from_layer": first, "layers": run.layers, "pes": len(pes), "mvms": sum(p["vectors"] for p in pes),
+        "from_layer": first, "to_layer": last, "layers": run.layers, "pes": len(pes), "mvms": sum(p["vectors"] for p in pes),
         "mismatches": sum(p["mismatches"] for p in pes),
         "cycles_match": all(p["cycles_match"] for p in pes),
         "logits_match": bool(match), "logits_max_abs_diff": float((got - want).abs().max()),
