@@ -718,3 +718,26 @@ def test_pruned_program_with_narrower_adcs(build_root):
     assert r["adc_bits"][:used] == program.layers["conv2"].adc_bits[:used].tolist()
     assert max(r["adc_bits"][:used]) <= 3 and r["shifts"][:used] == [0] * used
     assert r["golden_vs_layer"]["ok"]
+
+
+@needs_icarus
+def test_fault_table_overflow_rtl_equals_golden(build_root):
+    """A fault table too small for the stuck cells (2 entries per crossbar on tiny, 5 % SA0
+    and 5 % SA1 profiled into the Program): the load reports the overflow (positions and
+    weights dropped, equal to the Program's own count), the RTL is built at the design's
+    depth, and its outputs equal the golden PE's bit for bit, the faults past each table
+    uncorrected in both (tests/test_faults.py checks the golden PE against the golden
+    network under the same overflow)."""
+    from xbar_hw.xbar.analog import Chip
+
+    design = TINY.replace(corrector={"entries": 2}, nonideal={"saf": {"sa0": 0.05, "sa1": 0.05}})
+    program = mapped_program(TINY, faults=False)
+    Chip(program, design, 0).profile(program)
+    lp = program.layers["fc"]
+    want = {xb: k for xb, k in lp.fault_overflow(design).items() if xb < TINY.pe.crossbars}
+    assert want, "the test needs an overflowing table in the first PE"
+    r = cosim(design, program, layer="fc", vectors=8, build_dir=build_root / "tiny_depth2")
+    check_run(r, design)
+    assert r["fault_table_entries"] == 2 and r["fault_overflow"] == want
+    assert max(r["fault_entries"]) == 2
+    assert r["cycles_per_mvm_measured"] == [cost_model_cycles(program.on_design(design), None, "fc")]
