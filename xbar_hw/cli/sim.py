@@ -27,10 +27,12 @@ def print_rtl(doc: dict, args: argparse.Namespace) -> None:
     print(f"  fault table: {doc['fault_table_entries']} entries per crossbar (corrector.entries)")
     if args.stats:
         s = doc["stats"]
-        print(f"  {s['total']['cells']} cells, {s['total']['ff_bits']} flip-flop bits (behavioural arrays excluded)")
+        print(f"  {s['total']['cells']} cells, {s['total']['ff_bits']} flip-flop bits, {s['total']['mem_bits']} "
+              "memory bits (behavioural arrays excluded)")
         for kind, c in sorted(s["components"].items()):
             tag = " (behavioural)" if c["behavioural"] else ""
-            print(f"    {kind:10s} x{c['instances']:<3d} {c['cells']:7d} cells {c['ff_bits']:7d} ff bits{tag}")
+            print(f"    {kind:10s} x{c['instances']:<3d} {c['cells']:7d} cells {c['ff_bits']:7d} ff bits "
+                  f"{c['mem_bits']:8d} mem bits{tag}")
     if args.lint:
         w = doc["lint"]["warnings"]
         print(f"  verilator --lint-only -Wall: {'clean' if not w else f'{len(w)} warnings'} "
