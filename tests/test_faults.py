@@ -33,15 +33,19 @@ def auto(design, sa0, sa1):
 
 
 def test_default_depth_hand_worked_binomial():
-    """tiny at sa0 = 1 %, sa1 = 4 %: a cell is stuck with p = 0.05, a weight (4 cells) is
-    faulty with 1 - 0.95^4 = 0.18549375; 64 weights: mean 11.8716, variance
-    11.8716 * 0.81450625 = 9.66951, sigma 3.10958; mean + 6 sigma = 30.529 -> 31 entries."""
+    """tiny (s = 2 slices per polarity) at sa0 = 1 %, sa1 = 4 % (SA0 pins the top level): a
+    weight needs an entry with at most 1 - 0.99^2 * 0.95^2 = 1 - 0.9801 * 0.9025 = 0.11545975
+    (its zero polarity's 2 cells hurt by SA0 only, the other 2 by either fault); 64 weights:
+    mean 7.389424, variance 7.389424 * 0.88454025 = 6.536243, sigma 2.556608;
+    mean + 6 sigma = 22.7291 -> 23 entries. With sa0_state off (SA1 pins the top level):
+    1 - 0.96^2 * 0.95^2 = 0.168256, mean 10.768384, sigma 2.992684 -> 28.72 -> 29."""
     d = auto(TINY, 0.01, 0.04)
-    assert d.weight_fault_probability == pytest.approx(0.18549375, abs=1e-12)
-    assert d.fault_table_entries == 31
-    # the default design at PytorX's rates: a weight (8 cells) is faulty with
-    # 1 - (1 - 0.1079)^8 = 0.598849; 2048 weights: mean 1226.44, sigma 22.181 -> 1359.53 -> 1360
-    assert auto(DEFAULT, 0.0175, 0.0904).fault_table_entries == 1360
+    assert d.weight_fault_probability == pytest.approx(0.11545975, abs=1e-12)
+    assert d.fault_table_entries == 23
+    assert d.replace(nonideal={"saf": {"sa0_state": "off"}}).fault_table_entries == 29
+    # the default design (s = 4) at PytorX's rates: 1 - 0.9825^4 * 0.8921^4 = 0.409820; 2048 weights:
+    # mean 839.31, sigma 22.256 -> 972.85 -> 973
+    assert auto(DEFAULT, 0.0175, 0.0904).fault_table_entries == 973
     assert auto(TINY, 0.0, 0.0).fault_table_entries == 1          # no faults expected: at least one entry
     assert auto(TINY, 0.5, 0.5).fault_table_entries == 64         # every weight faulty: at most R * L
     assert TINY.replace(corrector={"entries": 5}).fault_table_entries == 5

@@ -261,17 +261,24 @@ class Design:
 
     @property
     def weight_fault_probability(self) -> float:
-        """The chance that a weight has a fault-table entry under ``nonideal.saf``'s i.i.d.
-        rates: that one of its 2s cells is stuck, 1 - (1 - sa0 - sa1)^(2s). An upper bound:
-        a cell stuck at the level it was to hold needs no entry."""
-        p_cell = self.nonideal.saf.sa0 + self.nonideal.saf.sa1
-        return 1.0 - (1.0 - p_cell) ** self.cols_per_logical
+        """An upper bound on the chance that a weight has a fault-table entry under
+        ``nonideal.saf``'s i.i.d. rates: 1 - (1 - p_top)^s (1 - p_stuck)^s, with p_stuck =
+        sa0 + sa1 and p_top the rate of the fault that pins the top level (sa0 with
+        ``sa0_state: on``). A weight's entry is needed iff one of its 2s cells is stuck at
+        another level than it was to hold; one polarity of every weight holds level 0 in
+        all its s cells, which only the top-pinning fault changes."""
+        saf = self.nonideal.saf
+        p_stuck = saf.sa0 + saf.sa1
+        p_top = saf.sa0 if saf.sa0_state == "on" else saf.sa1
+        s = self.slices
+        return 1.0 - (1.0 - p_top) ** s * (1.0 - p_stuck) ** s
 
     @property
     def fault_table_entries(self) -> int:
         """Depth of each crossbar's fault table. ``corrector.entries`` when an integer; for
-        ``auto``: the faulty weights of one crossbar are binomial, n = R * L weights, each
-        faulty with p = :attr:`weight_fault_probability`; the depth is
+        ``auto``: the faulty weights of one crossbar are a sum of n = R * L independent
+        weights, each faulty with at most p = :attr:`weight_fault_probability`, so at most
+        binomial (n, p); the depth is
         ceil(n p + FAULT_TABLE_SIGMAS * sqrt(n p (1 - p))), at least 1 and at most n. A design
         with a fault map file (``nonideal.saf.map``) and ``auto`` gets n: a map has no rate."""
         n = self.crossbar.rows * self.logical_cols
