@@ -95,7 +95,9 @@ positions 0.. take group[n] = n // n_rb; every crossbar of row block rb gets tha
 
 Fault entry (data of FAULT_ENTRY): row (bits 0..{p.row_bits - 1}), logical column
 (next {p.lcol_bits} bits), delta = w - w_stored (next {p.delta_bits} bits, two's complement); table
-depth {p.fault_entries} per crossbar; entries 0 .. count-1 are applied, one per compute cycle.
+depth {p.fault_entries} per crossbar (the design's `corrector.entries`); entries 0 .. count-1 are
+applied, one per compute cycle. A crossbar with more faulty weights than the depth loads its
+first {p.fault_entries} (row-major); the others are not corrected, as the golden model assumes.
 
 ## Timing
 
