@@ -95,6 +95,14 @@ def chip_runs(mapped: nn.Module, program: Program, design: Design, chips: int, x
     return accs, overflow
 
 
+def refuse_reboc_chips(program: Program) -> None:
+    """One line for chips of a ReBoc-mapped Program: a chip's faults, noise and IR drop sit
+    on cells, and the chip model places them on the plain layout's cells."""
+    if program.design.mapping.kind == "reboc":
+        raise XbarError("--chips / nonideal: got a Program mapped with mapping.kind = reboc; allowed: chips of a "
+                        "Program mapped with mapping.kind = plain (ReBoc's cell layout has no chip model yet)")
+
+
 def evaluate_chips(program: Program, data: Dataset, design: Design, chips: int, *, progress: bool = True,
                    limit: int | None = None, cache: dict | None = None, task: str | None = None) -> dict:
     """Accuracy on ``chips`` chip instances of ``design`` (its device and nonideal blocks)
@@ -102,6 +110,7 @@ def evaluate_chips(program: Program, data: Dataset, design: Design, chips: int, 
     sample standard deviation, the nonideal block and the read frequency (Hz); the depth
     of each crossbar's fault table and, per chip, the faulty weights that overflow it
     ({layer: {crossbar: weights}}, uncorrected; empty when every table holds its faults)."""
+    refuse_reboc_chips(program)
     x, y = eval_subset(data, limit)
     view, mapped = task_network(program, task)
     accs, overflow = chip_runs(mapped, view, design, chips, x, y, progress=progress, cache=cache)
@@ -121,6 +130,8 @@ def evaluate_with_chips(program: Program, data: Dataset, model: nn.Module | None
     n = chips if chips is not None else 1
     if n < 1:
         raise XbarError(f"--chips: got {n}; allowed: an integer >= 1")
+    if chips is not None or chip_design.nonideal.any:
+        refuse_reboc_chips(program)
     result = evaluate(program, data, model, progress=progress, limit=limit)
     if chips is not None or chip_design.nonideal.any:
         result.update(evaluate_chips(program, data, chip_design, n, progress=progress, limit=limit))

@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from ..core.errors import XbarError
+from ..launch import Terminated
 from .command import add_parser
 
 
@@ -23,6 +24,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; finish the sweep with --resume", file=sys.stderr)
         return 130
+    except Terminated:
+        print("error: terminated; finish the sweep with --resume", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import XbarError
+from ..launch import Terminated
 from . import netns
 from .engine import Options, check_reachable, run_sweep
 from .report import write_report
@@ -53,12 +54,36 @@ def argv_of(args) -> list[str]:
     return argv
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM unwinds like Ctrl-C, so that Ray is shut down and its folder removed."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+class SigtermAsInterrupt:
+    """While Ray runs, SIGTERM raises KeyboardInterrupt, the one exception Ray's waits let
+    through cleanly (any other raised in its signal check comes out as a SystemError), and
+    notes that it came; :func:`run` turns it into :class:`~xbar_hw.launch.Terminated` once
+    Ray is shut down."""
+
+    def __init__(self) -> None:
+        self.came = False
+
+    def __call__(self, signum, frame) -> None:
+        self.came = True
+        raise KeyboardInterrupt
 
 
 def run(args) -> int:
+    """The sweep command; SIGTERM unwinds like Ctrl-C (Ray shut down, its folder removed) and
+    ends in :class:`~xbar_hw.launch.Terminated`."""
+    handler = SigtermAsInterrupt()
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        return run_sweep_command(args)
+    except KeyboardInterrupt:
+        if handler.came:
+            raise Terminated from None
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_sweep_command(args) -> int:
     sweep = load_sweep(args.sweep)
     out = Path(args.output)
     if args.workers is not None and not 1 <= args.workers <= 1024:
@@ -79,7 +104,6 @@ def run(args) -> int:
     elif not netns.inside():
         return netns.run_inside(argv_of(args))
     else:
-        stop_on_sigterm()
         netns.enter()
     opts = Options(out, args.address, args.workers, args.resume, args.quiet, args.connect_timeout)
     summary = run_sweep(sweep, opts)
