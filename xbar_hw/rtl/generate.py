@@ -23,6 +23,7 @@ from ..core.design import Design
 from .array import CrossbarArray
 from .macro import PLUSARG, design_ident, macro_name, macro_parameters, macro_verilog
 from .pe import PeTile
+from .reboc import RebocPe, SliceRotator
 from .streams import ConfigTarget
 
 
@@ -44,7 +45,18 @@ def _shape_json(shape) -> dict:
     return {"width": s.width, "signed": s.signed}
 
 
-def port_map(top: PeTile) -> dict:
+def rotator_name(design: Design, block: int) -> str:
+    """Top module name of ReBoc's input register for ``block``: ``xbar_rotator_<design>_b<block>``."""
+    return f"xbar_rotator_{design_ident(design)}_b{block}"
+
+
+def reboc_pe_name(design: Design, block: int, reads: int, row_blocks: int) -> str:
+    """Top module name of the ReBoc PE (:class:`~.reboc.RebocPe`):
+    ``xbar_reboc_pe_<design>_b<block>_r<reads>_rb<row_blocks>``."""
+    return f"xbar_reboc_pe_{design_ident(design)}_b{block}_r{reads}_rb{row_blocks}"
+
+
+def port_map(top: wiring.Component) -> dict:
     """Verilog port name -> direction, width, signedness or layout (nested ports joined by ``__``)."""
     ports = {"clk": {"direction": "input", "width": 1, "signed": False},
              "rst": {"direction": "input", "width": 1, "signed": False}}
@@ -203,6 +215,45 @@ def generate(design: Design, out_dir, fault_entries: int | None = None, adc_bits
              "ports": port_map(top)}
     paths["ports"].write_text(json.dumps(ports, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     paths["readme"].write_text(_readme(design, top, name), encoding="utf-8")
+    return paths
+
+
+def generate_rotator(design: Design, block: int, out_dir) -> dict:
+    """Write the Verilog of ReBoc's input register (:class:`~.reboc.SliceRotator`) for
+    ``block`` and its port map under ``out_dir``: ``<top>.v`` (deterministic) and
+    ``<top>.ports.json``; return {"top", "verilog", "ports"}. A bad block size raises the
+    rotator's one-line XbarError before anything is written."""
+    top = SliceRotator(design, block)
+    name = rotator_name(design, block)
+    text = verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"top": name, "verilog": out / f"{name}.v", "ports": out / f"{name}.ports.json"}
+    paths["verilog"].write_text(text, encoding="utf-8")
+    doc = {"top": name, "design": design.name, "block": block, "clock": "clk", "reset": "rst",
+           "ports": port_map(top)}
+    paths["ports"].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return paths
+
+
+def generate_reboc_pe(design: Design, block: int, reads: int, row_blocks: int, out_dir) -> dict:
+    """Write the Verilog of the ReBoc PE (:class:`~.reboc.RebocPe`: the PE tile behind
+    ``row_blocks`` rotating input registers, ``reads`` = b/D read sequences per MVM), the
+    crossbar macro's model and the port map (the PE tile's ports) under ``out_dir``; return
+    {"top", "verilog", "macro", "ports"}. Bad parameters: one line, nothing written."""
+    top = RebocPe(design, block, reads, row_blocks)
+    name = reboc_pe_name(design, block, reads, row_blocks)
+    text = verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"top": name, "verilog": out / f"{name}.v", "macro": out / f"{macro_name(design)}.v",
+             "ports": out / f"{name}.ports.json"}
+    paths["verilog"].write_text(text, encoding="utf-8")
+    paths["macro"].write_text(macro_verilog(design), encoding="utf-8")
+    doc = {"top": name, "design": design.name, "block": block, "reads": reads, "row_blocks": row_blocks,
+           "clock": "clk", "reset": "rst",
+           "params": dict(vars(top.params)), "ports": port_map(top)}
+    paths["ports"].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return paths
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 
 from ..core.errors import XbarError
-from ..launch import Terminated
 from . import netns
 from .engine import Options, check_reachable, run_sweep
 from .report import write_report
@@ -57,8 +57,8 @@ def argv_of(args) -> list[str]:
 class SigtermAsInterrupt:
     """While Ray runs, SIGTERM raises KeyboardInterrupt, the one exception Ray's waits let
     through cleanly (any other raised in its signal check comes out as a SystemError), and
-    notes that it came; :func:`run` turns it into :class:`~xbar_hw.launch.Terminated` once
-    Ray is shut down."""
+    notes that it came; :func:`run` hands it on to the caller's own handler once Ray is
+    shut down."""
 
     def __init__(self) -> None:
         self.came = False
@@ -69,16 +69,19 @@ class SigtermAsInterrupt:
 
 
 def run(args) -> int:
-    """The sweep command; SIGTERM unwinds like Ctrl-C (Ray shut down, its folder removed) and
-    ends in :class:`~xbar_hw.launch.Terminated`."""
+    """The sweep command. SIGTERM unwinds like Ctrl-C (Ray shut down, its folder removed),
+    then is delivered again to the handler that was there before (the ``xbar-hw``
+    launcher's, or ``python -m xbar_hw.sweep``'s), which ends the command in one line."""
     handler = SigtermAsInterrupt()
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         return run_sweep_command(args)
     except KeyboardInterrupt:
-        if handler.came:
-            raise Terminated from None
-        raise
+        if not handler.came:
+            raise
+        signal.signal(signal.SIGTERM, previous)
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise  # only where the previous handler let the signal pass
     finally:
         signal.signal(signal.SIGTERM, previous)
 
