@@ -107,7 +107,9 @@ positions 0.. take group[n] = n // n_rb; every crossbar of row block rb gets tha
 
 Fault entry (data of FAULT_ENTRY): row (bits 0..{p.row_bits - 1}), logical column
 (next {p.lcol_bits} bits), delta = w - w_stored (next {p.delta_bits} bits, two's complement); table
-depth {p.fault_entries} per crossbar; entries 0 .. count-1 are applied, one per compute cycle.
+depth {p.fault_entries} per crossbar (the design's `corrector.entries`); entries 0 .. count-1 are
+applied, one per compute cycle. A crossbar with more faulty weights than the depth loads its
+first {p.fault_entries} (row-major); the others are not corrected, as the golden model assumes.
 
 ## Timing
 
@@ -262,11 +264,12 @@ def stats(design: Design, fault_entries: int | None = None, adc_bits: list[int] 
 
     ``adc_bits``: each crossbar slot's ADC bits (:class:`~xbar_hw.rtl.pe.PeTile`; TinyADC).
     "out_bits" sums the output widths of a module's cells (Y_WIDTH, or WIDTH for flip-flops):
-    a word-level measure of its datapath's width.
+    a word-level measure of its datapath's width. "mem_bits" sums width * size of its memories
+    (the netlist's "memories": a few port cells however deep; the SAF corrector's fault table is one).
 
-    Returns {"modules": {hierarchical name: {"cells", "ff_bits", "out_bits", "types", "behavioural"}},
-    "components": {kind: {"instances", "cells", "ff_bits", "behavioural"}}, "total":
-    {"cells", "ff_bits"}}; kinds: array, adc, sched, shift_add, saf, mask, control (the
+    Returns {"modules": {hierarchical name: {"cells", "ff_bits", "out_bits", "mem_bits", "types",
+    "behavioural"}}, "components": {kind: {"instances", "cells", "ff_bits", "mem_bits",
+    "behavioural"}}, "total": {"cells", "ff_bits", "mem_bits"}}; kinds: array, adc, sched, shift_add, saf, mask, control (the
     tile's FSM, input registers, output sum). The crossbar arrays are black-box instances
     of the macro (0 cells, "behavioural"); "total" leaves them out.
     """
@@ -282,7 +285,7 @@ def stats(design: Design, fault_entries: int | None = None, adc_bits: list[int] 
     modules, components = {}, {}
     for mod_name, mod in sorted(netlist["modules"].items()):
         types: dict[str, int] = {}
-        ff_bits = out_bits = 0
+        ff_bits = out_bits = mem_bits = 0
         for cell in mod["cells"].values():
             if not cell["type"].startswith("$"):
                 continue  # an instance of a submodule: counted in its own module
@@ -292,18 +295,22 @@ def stats(design: Design, fault_entries: int | None = None, adc_bits: list[int] 
             if cell["type"] in ("$dff", "$sdff", "$adff", "$dffe", "$sdffe", "$sdffce"):
                 width = cell["parameters"]["WIDTH"]  # Yosys JSON: a binary string, or an int with -compat-int
                 ff_bits += int(width, 2) if isinstance(width, str) else int(width)
+        for mem in mod.get("memories", {}).values():  # Yosys JSON: width and size as decimal strings
+            mem_bits += int(mem["width"]) * int(mem["size"])
         leaf = mod_name.split(".")[-1]
         kind = "control" if mod_name == name else re.sub(r"\d+$", "", re.sub(r"^xbar\d+_", "", leaf))
         behavioural = kind == "array" and CrossbarArray.BEHAVIOURAL
         cells = sum(types.values())
-        modules[mod_name] = {"cells": cells, "ff_bits": ff_bits, "out_bits": out_bits,
+        modules[mod_name] = {"cells": cells, "ff_bits": ff_bits, "out_bits": out_bits, "mem_bits": mem_bits,
                              "types": dict(sorted(types.items())), "behavioural": behavioural}
-        comp = components.setdefault(kind, {"instances": 0, "cells": 0, "ff_bits": 0, "out_bits": 0,
+        comp = components.setdefault(kind, {"instances": 0, "cells": 0, "ff_bits": 0, "out_bits": 0, "mem_bits": 0,
                                             "behavioural": behavioural})
         comp["instances"] += 1
         comp["cells"] += cells
         comp["ff_bits"] += ff_bits
         comp["out_bits"] += out_bits
+        comp["mem_bits"] += mem_bits
     synth = [c for c in components.values() if not c["behavioural"]]
     return {"modules": modules, "components": components,
-            "total": {"cells": sum(c["cells"] for c in synth), "ff_bits": sum(c["ff_bits"] for c in synth)}}
+            "total": {"cells": sum(c["cells"] for c in synth), "ff_bits": sum(c["ff_bits"] for c in synth),
+                      "mem_bits": sum(c["mem_bits"] for c in synth)}}

@@ -14,7 +14,9 @@
 
 A stuck cell holds its stuck level (``stored``); the fault table (one entry per weight
 whose stored value differs from the intended one) corrects it when the design's SAF
-correction is on.
+correction is on. A table holds the first ``design.fault_table_entries`` entries (row-major);
+the others overflow it (``TileLoad.overflow``) and go uncorrected, in the RTL and in the
+golden PE alike.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class TileLoad:
     source: dict = field(default_factory=dict)
     stuck: list[tuple[int, int, int, int]] = field(default_factory=list)  # (n, row, col, level)
     adc_bits: list[int] | None = None     # per position: its ADC bits (TinyADC); None: the design's
+    overflow: dict[int, int] = field(default_factory=dict)  # position -> faulty weights past its table
 
     @property
     def vectors(self) -> int:
@@ -66,6 +69,13 @@ def as_design(design) -> Design:
     if isinstance(design, (str, Path)):
         return load_design(design)
     raise XbarError(f"design: got {type(design).__name__}; allowed: an xbar_hw.Design or a design file path")
+
+
+def fit_tables(design: Design, tables: list[list[tuple[int, int, int]]]) -> tuple[list[list], dict[int, int]]:
+    """The fault tables as the tile holds them, each cut at ``design.fault_table_entries``
+    entries, and {position: entries dropped} for the tables that overflow."""
+    depth = design.fault_table_entries
+    return [t[:depth] for t in tables], {n: len(t) - depth for n, t in enumerate(tables) if len(t) > depth}
 
 
 def fault_free_load(design: Design, levels, x: torch.Tensor, shifts=None, codes=None, group=None,
@@ -165,6 +175,7 @@ def random_load(design: Design, seed: int = 0, vectors: int = 16, density: float
     n_codes = 1 << d.mask.bits
     codes = [[(n * L + j + seed) % n_codes for j in range(L)] for n in range(N)]
     stored, faults, stuck = _random_stuck(d, intended, pick)
+    faults, overflow = fit_tables(d, faults)
 
     n_rb = 1 + seed % N
     group = [n // n_rb for n in range(N)]
@@ -178,7 +189,7 @@ def random_load(design: Design, seed: int = 0, vectors: int = 16, density: float
     if vectors >= 4:
         x[2, :, : R // 2] = hi
     return TileLoad(d, N, intended, stored, shifts, codes, faults, group, groups, x,
-                    {"kind": "random", "seed": int(seed), "levels": kinds}, stuck)
+                    {"kind": "random", "seed": int(seed), "levels": kinds}, stuck, overflow=overflow)
 
 
 # --------------------------------------------------------------------------- a Program's layer
@@ -227,7 +238,8 @@ def pe_load(design: Design, view, masks: dict, layer: str, pe: int, x_u: torch.T
     task's ``masks``), fed the layer's crossbar inputs ``x_u`` [V, K]: its crossbars'
     intended and stored (profiled stuck) levels, fault tables (when the design's SAF
     correction is on), ADC shifts and bits, mask codes; one output group per column block
-    it holds (a block shared with the previous or next PE is a partial sum). Positions past
+    it holds (a block shared with the previous or next PE is a partial sum); each fault
+    table cut at the design's depth (:func:`fit_tables`). Positions past
     the layer's crossbars are empty: level 0, every column gated, no output group."""
     d = design
     lp = view.layers[layer]
@@ -246,7 +258,7 @@ def pe_load(design: Design, view, masks: dict, layer: str, pe: int, x_u: torch.T
     shifts = [int(lp.adc_shift[first + n]) if n < used else d.adc_shift for n in range(N)]
     codes = _program_codes(d, lp, masks.get(layer), first, used, n_rb)
     correct = d.nonideal.saf.correct
-    faults = [fault_entries(intended[n], stored[n], d) if correct else [] for n in range(N)]
+    faults, overflow = fit_tables(d, [fault_entries(intended[n], stored[n], d) if correct else [] for n in range(N)])
     cb0 = first // n_rb
     group = [(first + n) // n_rb - cb0 if n < used else n for n in range(N)]
     groups = (first + used - 1) // n_rb - cb0 + 1
@@ -256,7 +268,7 @@ def pe_load(design: Design, view, masks: dict, layer: str, pe: int, x_u: torch.T
         bits = [int(lp.adc_bits[first + n]) if n < used else d.adc.bits for n in range(N)]
     src = {"kind": "program", "layer": layer, **(source or {}), "pe": int(lp.first_pe) + pe,
            "crossbars": [first, first + used], "grid": [n_rb, n_cb]}
-    return TileLoad(d, used, intended, stored, shifts, codes, faults, group, groups, x, src, stuck, bits)
+    return TileLoad(d, used, intended, stored, shifts, codes, faults, group, groups, x, src, stuck, bits, overflow)
 
 
 def program_load(design: Design, program, task: str | None = None, layer: str | None = None, vectors: int = 16,

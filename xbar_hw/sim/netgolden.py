@@ -6,7 +6,9 @@ images it runs on.
 A Program's profiled faults (``LayerProgram.faults``, written by
 :meth:`xbar_hw.xbar.analog.Chip.profile`) become each layer's
 :class:`~xbar_hw.xbar.effects.LayerChip`: the stored levels with the stuck cells at their
-level, and the correction w - w_stored of :class:`~xbar_hw.xbar.effects.saf.StuckAtFaults`.
+level, and the correction w - w_stored of :class:`~xbar_hw.xbar.effects.saf.StuckAtFaults`
+for the faulty weights each crossbar's fault table holds (its first
+``design.fault_table_entries``, row-major; the others overflow it, uncorrected).
 No other effect: the RTL's cells hold integer levels.
 """
 
@@ -17,7 +19,7 @@ from torch import nn
 
 from ..core.design import Design
 from ..core.errors import XbarError
-from ..core.mapping import layer_weights
+from ..core.mapping import crossbar_matrix, kept_faults, unmap_levels
 from ..workload.data import Dataset
 from ..xbar.convert import build_network
 from ..xbar.effects import LayerChip
@@ -31,9 +33,12 @@ def profiled_chip(lp, design: Design) -> LayerChip | None:
     stored = torch.stack([lp.stored_levels(xb) for xb in range(lp.n_crossbars)]).to(torch.uint8)
     correction = None
     if design.nonideal.saf.correct:
-        correction = (layer_weights(lp.levels.to(torch.int64), lp.k_in, lp.n_out, design)
-                      - layer_weights(stored.to(torch.int64), lp.k_in, lp.n_out, design))
-    return LayerChip(stored, lp.faults.to(torch.int64), None, (), correction)
+        # each crossbar's table holds its first fault_table_entries faulty weights (row-major),
+        # as StuckAtFaults and the RTL's corrector; the rest go uncorrected
+        delta = unmap_levels(lp.levels, design) - unmap_levels(stored, design)  # [n, R, L]: w - w_stored
+        correction = crossbar_matrix(delta * kept_faults(delta, design.fault_table_entries), lp.k_in, lp.n_out,
+                                     design)
+    return LayerChip(stored, lp.faults.to(torch.int64), None, (), correction, lp.fault_overflow(design))
 
 
 def golden_network(view, masks: dict, design: Design) -> nn.Module:

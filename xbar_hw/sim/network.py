@@ -119,7 +119,8 @@ class NetworkRun:
             "mismatch_where": [[c["group"], c["column"]] for c in rep["mismatch_columns"]],
             "cycles_per_mvm": rep["cycles_per_mvm"], "cycles_expected": exp_cycles, "cycles_match": rep["cycles_match"],
             "counters_ok": rep["counters"]["ok"], "protocol_errors": rep["protocol_errors"][:MESSAGES],
-            "fault_entries": sum(len(f) for f in load.faults), "gated": sum(load.gated()[: load.used]),
+            "fault_entries": sum(len(f) for f in load.faults), "fault_overflow": load.overflow,
+            "gated": sum(load.gated()[: load.used]),
             "sim_seconds": round(res["sim_seconds"], 3),
             "stream_seconds": None if mvm is None else round(mvm["seconds"], 3), "ok": bool(ok),
         }
@@ -203,6 +204,8 @@ def cosim_network(design: Design, program, task: str | None = None, images: int 
         "cycles_match": all(p["cycles_match"] for p in pes),
         "logits_match": bool(match), "logits_max_abs_diff": float((got - want).abs().max()),
         "logits": got.tolist(), "predictions": got.argmax(1).tolist(), "golden_predictions": want.argmax(1).tolist(),
+        "fault_table_entries": design.fault_table_entries,
+        "fault_overflow": sum(sum(p["fault_overflow"].values()) for p in pes),
         "builds": run.builds, "macro_model": None if macro_model is None else str(macro_model),
         "sim_seconds": round(sum(p["sim_seconds"] for p in pes), 3),
         "seconds": round(time.perf_counter() - t0, 3), "build_dir": str(build_dir), "ok": bool(ok),
