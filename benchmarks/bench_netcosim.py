@@ -1,8 +1,9 @@
 """Whole-network co-simulation speed (``xbar-hw cosim --network``): every PE of every
 layer of the task backbone (task_cnn on MNIST 0-4, adapted to Split MNIST 5-9 by XMA, with
 stuck-at faults at PytorX's rates profiled into it and corrected) on one image, on the
-default design, layer after layer on the co-simulated outputs, the logits against the
-golden model.
+default design (with PytorX's rates as its non-ideal block, so that each crossbar's fault
+table is sized for them: corrector.entries auto), layer after layer on the co-simulated
+outputs, the logits against the golden model.
 
 The Program is made once and kept (``--program FILE``: read if it exists, else trained
 for one epoch and adapted for one, then written). The Verilog generation and the simulator
@@ -52,7 +53,7 @@ def make_program(design, path: Path, faults: bool) -> Program:
     method, cfg = adapt_config("xma", epochs=1, seed=0, eval_limit=200, progress=False)
     program.tasks[f"{TASK}.xma"] = fit(program, load_task(TASK, 0), method, cfg, f"{TASK}.xma")
     if faults:
-        Chip(program, design.replace(nonideal=load_preset("pytorx-saf")), 0).profile(program)
+        Chip(program, design, 0).profile(program)
     program.save(path)
     return program
 
@@ -69,7 +70,11 @@ def main() -> None:
     ap.add_argument("--to-layer", default=None)
     ap.add_argument("--no-faults", action="store_true")
     args = ap.parse_args()
+    # the chip's design: PytorX's stuck-at rates, which also size each crossbar's fault table
+    # (corrector.entries: auto = mean + 6 sigma of faulty weights); without --no-faults
     design = load_design(args.design)
+    if not args.no_faults:
+        design = design.replace(nonideal=load_preset("pytorx-saf"))
     build_dir = Path(args.build_dir)
     if args.fresh:
         shutil.rmtree(build_dir, ignore_errors=True)
@@ -91,11 +96,11 @@ def main() -> None:
               for layer in r["layers"]]
     print(json.dumps({
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()},
-        "design": design.name, "sim": args.sim, "images": args.images, "task": f"{TASK}.xma",
+        "design": design.name, "fault_table_entries": design.fault_table_entries, "sim": args.sim, "images": args.images, "task": f"{TASK}.xma",
         "program_seconds": round(program_seconds, 1), "verilog_seconds": round(verilog_seconds, 1),
         "sim_build": {"seconds": round(built["seconds"], 1), "cached": built["cached"],
                       "opt": os.environ.get("XBAR_VERILATOR_OPT", runner.VERILATOR_OPT_DEFAULT)},
-        "layers": layers, "pes": r["pes"], "mvms": r["mvms"], "mismatches": r["mismatches"],
+        "fault_overflow": r["fault_overflow"], "layers": layers, "pes": r["pes"], "mvms": r["mvms"], "mismatches": r["mismatches"],
         "cycles_match": r["cycles_match"], "logits_match": r["logits_match"], "ok": r["ok"],
         "network_seconds": r["seconds"],
         "with_build_seconds": round(verilog_seconds + built["seconds"] + r["seconds"], 1),
