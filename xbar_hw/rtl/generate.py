@@ -44,6 +44,15 @@ def _shape_json(shape) -> dict:
     return {"width": s.width, "signed": s.signed}
 
 
+def component_kind(module: str, top: str) -> str:
+    """The component a module of the tile's hierarchy belongs to (``<top>.xbar<n>_<kind><a>``):
+    array, adc, sched, shift_add, saf, mask; the top module itself is "control" (the
+    tile's FSM, config and input registers, output sum)."""
+    if module == top:
+        return "control"
+    return re.sub(r"\d+$", "", re.sub(r"^xbar\d+_", "", module.split(".")[-1]))
+
+
 def port_map(top: PeTile) -> dict:
     """Verilog port name -> direction, width, signedness or layout (nested ports joined by ``__``)."""
     ports = {"clk": {"direction": "input", "width": 1, "signed": False},
@@ -241,8 +250,7 @@ def stats(design: Design, fault_entries: int | None = None, adc_bits: list[int] 
             if cell["type"] in ("$dff", "$sdff", "$adff", "$dffe", "$sdffe", "$sdffce"):
                 width = cell["parameters"]["WIDTH"]  # Yosys JSON: a binary string, or an int with -compat-int
                 ff_bits += int(width, 2) if isinstance(width, str) else int(width)
-        leaf = mod_name.split(".")[-1]
-        kind = "control" if mod_name == name else re.sub(r"\d+$", "", re.sub(r"^xbar\d+_", "", leaf))
+        kind = component_kind(mod_name, name)
         behavioural = kind == "array" and CrossbarArray.BEHAVIOURAL
         cells = sum(types.values())
         modules[mod_name] = {"cells": cells, "ff_bits": ff_bits, "out_bits": out_bits,
