@@ -58,7 +58,7 @@ def synthesize(design: Design, verilog, folder, liberty=None) -> dict:
     return {
         "design": design.name,
         "liberty": liberty,
-        "flow": "yosys synth + dfflibmap + abc -D <clock period> (hierarchy kept; arrays black boxes); OpenSTA",
+        "flow": "yosys synth -noabc + dfflibmap + abc -D <clock period> -constr (hierarchy kept; arrays black boxes); OpenSTA",
         "components": dict(sorted(comps.items())),
         "modules": stats["modules"],
         "total_area_um2": stats["total_area_um2"],

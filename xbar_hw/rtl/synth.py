@@ -16,6 +16,7 @@ them (Oklahoma State University's TSMC 0.18 um cell library, characterized at 1.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -113,14 +114,13 @@ def yosys_script(design: Design, files: dict, liberty: str) -> str:
     paths by kind (see :func:`run_yosys`)."""
     top, macro = top_name(design), macro_name(design)
     period_ps = round(1e12 / design.tile.clock_hz)
-    f = {k: f'"{v}"' for k, v in files.items()}  # quoted: a folder may hold spaces
-    liberty = f'"{liberty}"'
+    f = {k: str(v) for k, v in files.items()}
     buf, a, y = BUFFER_CELL
     return "\n".join([
         f"read_verilog -lib {f['stub']}",
         f"read_verilog {f['verilog']}",
         f"hierarchy -check -top {top}",
-        f"synth -top {top}",
+        f"synth -top {top} -noabc",  # ABC maps once, below, onto the library
         f"dfflibmap -liberty {liberty}",
         f"abc -D {period_ps} -constr {f['constr']} -liberty {liberty}",
         "opt_clean",
@@ -151,23 +151,25 @@ def run_yosys(design: Design, verilog, folder, liberty: str = DEFAULT_LIBERTY) -
     areas = liberty_cells(liberty)
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    names = {"stub": f"{macro_name(design)}.blackbox.v", "constr": "abc.constr", "script": "synth.ys",
+    # Yosys runs in ``folder`` and names every file relative to it (Yosys commands take no
+    # quoted paths): the library is copied in, the tile's Verilog named relative to it
+    files = {"stub": f"{macro_name(design)}.blackbox.v", "constr": "abc.constr", "script": "synth.ys",
              "log": "yosys.log", "netlist": "netlist.v", "flat": "netlist_flat.v", "stat": "stat.txt",
-             "stat_json": "stat.json"}
-    files = {k: (out / v).resolve() for k, v in names.items()}
-    files["verilog"] = Path(verilog).resolve()
-    files["stub"].write_text(macro_stub(design), encoding="utf-8")
-    files["constr"].write_text(abc_constraints(), encoding="utf-8")
-    files["script"].write_text(yosys_script(design, files, str(Path(liberty).resolve())), encoding="utf-8")
-    proc = subprocess.run([yosys, "-q", "-l", str(files["log"].resolve()), str(files["script"].resolve())],
-                          capture_output=True, text=True, cwd=out)
+             "stat_json": "stat.json", "liberty": "cells.lib",
+             "verilog": os.path.relpath(Path(verilog).resolve(), out.resolve())}
+    shutil.copyfile(liberty, out / files["liberty"])
+    (out / files["stub"]).write_text(macro_stub(design), encoding="utf-8")
+    (out / files["constr"]).write_text(abc_constraints(), encoding="utf-8")
+    (out / files["script"]).write_text(yosys_script(design, files, files["liberty"]), encoding="utf-8")
+    proc = subprocess.run([yosys, "-q", "-l", files["log"], files["script"]], capture_output=True, text=True,
+                          cwd=out)
     if proc.returncode != 0:
         msg = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ERROR" in ln] or ["yosys failed"]
         if "liberty" in msg[0].lower():
             raise field_error("liberty", str(liberty), f"a Liberty file Yosys can read ({msg[0].strip()})")
         raise RuntimeError(f"yosys failed on {verilog}: {msg[0].strip()} (log: {files['log']})")
-    return parse_stats(design, files["stat"].read_text(encoding="utf-8"),
-                       json.loads(files["stat_json"].read_text(encoding="utf-8")), areas)
+    return parse_stats(design, (out / files["stat"]).read_text(encoding="utf-8"),
+                       json.loads((out / files["stat_json"]).read_text(encoding="utf-8")), areas)
 
 
 def parse_stats(design: Design, stat_text: str, stat_json: dict, areas: dict[str, float]) -> dict:
