@@ -47,7 +47,7 @@ def synthesize(design: Design, verilog, folder, liberty=None) -> dict:
     t0 = time.monotonic()
     stats = run_yosys(design, verilog, folder, liberty)
     t1 = time.monotonic()
-    timing = run_sta(design, Path(folder) / "netlist_flat.v", folder, liberty)
+    timing = run_sta(design, folder)
     t2 = time.monotonic()
     comps = stats["components"]
     periphery = sum(comps[k]["area_um2"] for k in PERIPHERY if k in comps)
@@ -74,6 +74,15 @@ def synthesize(design: Design, verilog, folder, liberty=None) -> dict:
     }
 
 
+def _macro_path(t: dict) -> str:
+    """The report's sentence on the worst path through crossbar 0's macro."""
+    m = t.get("through_macro")
+    if not m:
+        return ""
+    return (f" The worst path through crossbar 0's column sums takes {m['critical_path_ns']:.3f} ns "
+            f"({' -> '.join(m['through'])}; `synth/sta_macro.txt`).")
+
+
 def _um2(x: float) -> str:
     return f"{x:,.0f}"
 
@@ -84,11 +93,12 @@ def markdown(doc: dict) -> str:
     lines = [f"# Synthesis of the PE tile of design `{doc['design']}`", "",
              f"Library: `{doc['liberty']}`. Flow: {doc['flow']}. Yosys {doc['seconds']['yosys']} s, "
              f"OpenSTA {doc['seconds']['sta']} s.", "",
-             "| component | instances | area (um2) | share of periphery | cells | flip-flops | what |",
+             "| component | instances | area (um2) | share of periphery | cells | flip-flops (their um2) | what |",
              "|---|---|---|---|---|---|---|"]
     for kind, c in doc["components"].items():
         share = "" if c["share_of_periphery"] is None else f"{100 * c['share_of_periphery']:.1f}%"
         lines.append(f"| {kind} | {c['instances']} | {_um2(c['area_um2'])} | {share} | {c['cells']} | {c['ff']} "
+                     f"({_um2(c['ff_area_um2'])}) "
                      f"| {c['what']} |")
     lines += ["", f"Total {_um2(doc['total_area_um2'])} um2, {doc['total_cells']} cells; periphery "
                   f"({', '.join(doc['periphery'])}) {_um2(doc['periphery_area_um2'])} um2: column-mask unit "
@@ -99,7 +109,7 @@ def markdown(doc: dict) -> str:
               f"{t['critical_path_ns']:.3f} ns (arrival + setup) from {t['startpoint']} ({t['startpoint_kind']}) "
               f"to {t['endpoint']} ({t['endpoint_kind']}), through {' -> '.join(t['through'])}; the largest clock it meets: "
               f"{t['max_clock_hz'] / 1e6:.1f} MHz. Ideal clock, no wire parasitics, the macro's own delays 0 "
-              f"(`sta.txt` has the path).", "",
+              f"(`synth/sta.txt` has the path).{_macro_path(t)}", "",
               "## Against the technology table", "",
               f"Table `{doc['technology_table']['name']}` per PE (um2, its own node) beside the synthesized areas "
               f"(OSU 0.18 um):", "",

@@ -47,6 +47,8 @@ _HEADER = """library(xbar_macro) {
   nom_voltage : 1.8;
   nom_temperature : 25;
 """
+#: the report of the worst path through crossbar 0's macro
+MACRO_REPORT = "sta_macro.txt"
 _ZERO = 'values ("0");'
 _SETUP = (f'timing () {{ related_pin : "clk"; timing_type : setup_rising; '
           f'rise_constraint (scalar) {{ {_ZERO} }} fall_constraint (scalar) {{ {_ZERO} }} }}')
@@ -94,29 +96,38 @@ def sta_script(design: Design, liberty, macro_lib, netlist, report) -> str:
         "set_input_delay 0 -clock clk $inputs",
         "set_output_delay 0 -clock clk [all_outputs]",
         f"report_checks -path_delay max -digits 4 -fields {{fanout nets}} > {{{report}}}",
+        # the worst path through crossbar 0's column sums (scheduler -> macro -> ADC -> shift-add)
+        f"report_checks -path_delay max -through [get_pins xbar0_array.macro/sums*] -digits 4 "
+        f"-fields {{fanout nets}} > {{{MACRO_REPORT}}}",
         'puts "worst_slack [sta::format_time [sta::worst_slack_cmd max] 6]"',
         "exit",
         "",
     ])
 
 
-def run_sta(design: Design, netlist, folder, liberty) -> dict:
-    """Time the flat netlist ``netlist`` against ``tile.clock_hz``; files in ``folder``."""
+def run_sta(design: Design, folder, netlist: str = "netlist_flat.v", liberty: str = "cells.lib") -> dict:
+    """Time the flat netlist against ``tile.clock_hz``. ``netlist`` and ``liberty`` are
+    files in ``folder`` (where :func:`.synth.run_yosys` writes them); the script names
+    them relative to it, so that it reruns there."""
     sta = find_tool("sta")
     out = Path(folder)
-    files = {"lib": out / f"{macro_name(design)}.lib", "script": out / "sta.tcl", "report": out / "sta.txt",
-             "log": out / "sta.log"}
-    files["lib"].write_text(macro_liberty(design), encoding="utf-8")
-    files["script"].write_text(sta_script(design, Path(liberty).resolve(), files["lib"].resolve(),
-                                          Path(netlist).resolve(), files["report"].resolve()), encoding="utf-8")
-    proc = subprocess.run([sta, "-no_init", "-no_splash", "-exit", str(files["script"].resolve())],
-                          capture_output=True, text=True, cwd=out)
-    files["log"].write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    files = {"lib": f"{macro_name(design)}.lib", "script": "sta.tcl", "report": "sta.txt", "log": "sta.log"}
+    (out / files["lib"]).write_text(macro_liberty(design), encoding="utf-8")
+    (out / files["script"]).write_text(sta_script(design, liberty, files["lib"], netlist, files["report"]),
+                                       encoding="utf-8")
+    proc = subprocess.run([sta, "-no_init", "-no_splash", "-exit", files["script"]], capture_output=True, text=True,
+                          cwd=out)
+    (out / files["log"]).write_text(proc.stdout + proc.stderr, encoding="utf-8")
     slack = re.search(r"worst_slack\s+(-?[0-9.]+)", proc.stdout)
     err = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("Error")]
-    if proc.returncode != 0 or err or slack is None or not files["report"].is_file():
-        raise RuntimeError(f"OpenSTA failed: {(err or ['no worst slack reported'])[0].strip()} (log: {files['log']})")
-    return parse_report(design, files["report"].read_text(encoding="utf-8"), float(slack.group(1)))
+    if proc.returncode != 0 or err or slack is None or not (out / files["report"]).is_file():
+        raise RuntimeError(f"OpenSTA failed: {(err or ['no worst slack reported'])[0].strip()} (log: {out / files['log']})")
+    timing = parse_report(design, (out / files["report"]).read_text(encoding="utf-8"), float(slack.group(1)))
+    macro = (out / MACRO_REPORT).read_text(encoding="utf-8")
+    macro_slack = re.search(r"^\s*(-?[0-9.]+)\s+slack", macro, re.M)
+    if macro_slack:
+        timing["through_macro"] = parse_report(design, macro, float(macro_slack.group(1)))
+    return timing
 
 
 def parse_report(design: Design, report: str, worst_slack_ns: float) -> dict:

@@ -174,7 +174,8 @@ def run_yosys(design: Design, verilog, folder, liberty: str = DEFAULT_LIBERTY) -
 
 def parse_stats(design: Design, stat_text: str, stat_json: dict, areas: dict[str, float]) -> dict:
     """Per module and per component: area (um2, Yosys's ``stat -liberty``), library cells
-    by type (Yosys's ``stat -json``), flip-flops and black-box macro instances; the total
+    by type (Yosys's ``stat -json``), flip-flops (count and area) and black-box macro
+    instances; the total
     is Yosys's top-module area, which counts every module once per instance."""
     top = top_name(design)
     module_area = {m.group(1).lstrip("\\"): float(m.group(2))
@@ -186,13 +187,15 @@ def parse_stats(design: Design, stat_text: str, stat_json: dict, areas: dict[str
         cells = {t: int(n) for t, n in mod["num_cells_by_type"].items() if t in areas}
         kind = component_kind(name, top)
         macros = int(mod["num_cells_by_type"].get(macro_name(design), 0))
+        ffs = {t: n for t, n in cells.items() if t.startswith("DFF")}
         modules[name] = {"kind": kind, "area_um2": module_area.get(name, 0.0), "cells": sum(cells.values()),
-                         "ff": sum(n for t, n in cells.items() if t.startswith("DFF")), "macros": macros,
-                         "types": cells}
-        comp = components.setdefault(kind, {"instances": 0, "area_um2": 0.0, "cells": 0, "ff": 0, "macros": 0,
-                                            "types": {}})
+                         "ff": sum(ffs.values()), "ff_area_um2": sum(n * areas[t] for t, n in ffs.items()),
+                         "macros": macros, "types": cells}
+        comp = components.setdefault(kind, {"instances": 0, "area_um2": 0.0, "cells": 0, "ff": 0, "ff_area_um2": 0.0,
+                                            "macros": 0, "types": {}})
         comp["instances"] += 1
         comp["macros"] += macros
+        comp["ff_area_um2"] += modules[name]["ff_area_um2"]
         comp["area_um2"] += modules[name]["area_um2"]
         comp["cells"] += modules[name]["cells"]
         comp["ff"] += modules[name]["ff"]
