@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from ..core.design import load_design
+from ..core.errors import field_error
 from ..core.program import Program
 from ..flows.hardware import generate_rtl
 from ..rtl.synth import DEFAULT_LIBERTY
@@ -56,6 +57,8 @@ def print_synth(s: dict) -> None:
 
 
 def cmd_rtl(args: argparse.Namespace) -> int:
+    if args.liberty is not None and not args.synth:
+        raise field_error("--liberty", args.liberty, "a Liberty file, with --synth only")
     design = load_design(args.design)
     doc = generate_rtl(design, args.output, with_stats=args.stats, with_lint=args.lint, with_synth=args.synth,
                        liberty=args.liberty)

@@ -10,7 +10,7 @@ static timing (:mod:`.sta`).
 
 Default library: OSU's 0.18 um standard cells as Debian's ``qflow-tech-osu018`` installs
 them (Oklahoma State University's TSMC 0.18 um cell library, characterized at 1.8 V,
-25 C, typical corner; the file's own header). Areas are the Liberty's ``area`` (um2).
+25 C, typical corner; the file's own header; docs/sources.md [OSU018]). Areas are the Liberty's ``area`` (um2).
 """
 
 from __future__ import annotations
