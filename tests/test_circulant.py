@@ -240,9 +240,11 @@ def test_counts_plain_is_the_cost_model_and_reboc_by_hand():
     assert plain["reads"] == reboc["reads"] == 196 * 8 * 4
     assert plain["cells_used"] == 144 * 32 * 8 and reboc["cells_used"] == 144 * 16 * 8
     words_plain = doc["plain"]["input_buffer_words"] - doc["reboc"]["input_buffer_words"]
-    # plain fetches conv2's 144 inputs once per column block (2) and each output once per row
-    # block (2); fc (1568 x 10: 13 row blocks, 1 column block) its 10 outputs 13 times; conv1 is one crossbar
-    assert words_plain == pytest.approx(196 * ((2 * 144 + 2 * 32) - (144 + 32)) + (13 * 10 - 10), rel=1e-12)
+    # plain fetches conv2's 144 inputs once per column block (2), ReBoc once; both write each
+    # crossbar's partial sums: plain 2 row blocks x 32 outputs, ReBoc 2 row blocks x 16 stored
+    # columns x 2 read sequences; fc (1568 x 10: 13 row blocks, 1 column block) and conv1 (one
+    # crossbar) fetch each input once either way
+    assert words_plain == pytest.approx(196 * ((2 * 144 + 2 * 32) - (144 + 2 * 16 * 2)), rel=1e-12)
     # the same ADC conversions: every output still needs its own column sums (T x 2s x N x n_rb)
     assert doc["plain"]["adc_conversions"] == doc["reboc"]["adc_conversions"]
     # without the intra-layer pipeline: 2 whole MVMs of one output beat each
@@ -258,10 +260,17 @@ def test_cli_reboc_comparison(tmp_path, capsys):
                      "--quiet"]) == 0
     assert cli_main(["map", "--model", str(m), "--design", "designs/tiny.yaml", "-o", str(p)]) == 0
     capsys.readouterr()
-    assert cli_main(["reboc", "--program", str(p), "--images", "2"]) == 0
+    assert cli_main(["reboc", "--program", str(p), "--images", "2", "--json", "-o", str(tmp_path / "r.json")]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["blocks"] == {"conv2": 4}
-    assert doc["crossbar_ratio"] == doc["plain"]["crossbars"] / doc["reboc"]["crossbars"]
+    assert doc["blocks"] == {"conv2": 4} and json.loads((tmp_path / "r.json").read_text()) == doc
+    assert cli_main(["reboc", "--program", str(p), "--images", "2"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"plain / ReBoc on tiny (2 images): crossbars {doc['plain']['crossbars']} / "
+                           f"{doc['reboc']['crossbars']}, speedup ") and "\n" not in line
+    # plain: every layer's W[K, N] on ceil(K / R) x ceil(N / L) crossbars (tiny: R = 16, L = 4)
+    prog = Program.load(p)
+    assert doc["plain"]["crossbars"] == sum(-(-lp.k_in // 16) * -(-lp.n_out // 4) for lp in prog.layers.values())
+    assert doc["reboc"]["crossbars"] < doc["plain"]["crossbars"]
     dense, q = tmp_path / "d.safetensors", tmp_path / "q.safetensors"
     assert cli_main(["train", "--data", "digits", "--width", "4", "--epochs", "1", "-o", str(dense), "--quiet"]) == 0
     assert cli_main(["map", "--model", str(dense), "--design", "designs/tiny.yaml", "-o", str(q)]) == 0
@@ -370,3 +379,31 @@ def test_tinyadc_bits_on_circulant_programs():
     assert lp.block == 4 and lp.adc_bits is not None and len(lp.adc_bits) == lp.n_crossbars
     with pytest.raises(XbarError, match="per-crossbar ADC bits"):
         RebocLayer(lp, DEFAULT)
+
+
+def test_chips_of_a_reboc_program_are_refused_in_one_line():
+    from xbar_hw.flows.evaluate import evaluate_chips, evaluate_with_chips
+    from xbar_hw.workload.resolve import resolve_data
+
+    data = resolve_data("digits", seed=0)
+    model = make_circulant(build_model("mnist_cnn", seed=0, **KWARGS), 4)
+    prog = circulant_to_program(model, DEFAULT.replace(mapping={"kind": "reboc"}), data.x_train[:16])
+    for call in (lambda: evaluate_chips(prog, data, prog.design, 1, progress=False),
+                 lambda: evaluate_with_chips(prog, data, chips=2, progress=False)):
+        with pytest.raises(XbarError, match=r"^--chips / nonideal: got a Program mapped with mapping.kind = reboc"):
+            call()
+
+
+def test_named_layers_that_cannot_be_converted_are_one_line():
+    model = build_model("mnist_cnn", seed=0, **KWARGS)
+    with pytest.raises(XbarError, match=r"^circulant: layer 'no_such_layer' is not a Linear or Conv2d"):
+        make_circulant(model, 4, ["conv2", "no_such_layer"])
+
+
+def test_conversion_draws_nothing_from_torch_global_generator():
+    model = build_model("mnist_cnn", seed=0, **KWARGS)
+    torch.manual_seed(123)
+    want = torch.rand(3)
+    torch.manual_seed(123)
+    make_circulant(model, 4)
+    assert torch.equal(torch.rand(3), want)

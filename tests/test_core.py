@@ -46,7 +46,7 @@ def test_stored_levels_and_fault_table_by_hand():
     # 2-bit cells, 4-bit weights: s = 2 slices per polarity, logical column j on physical
     # columns 4j (+, slice 0), 4j+1 (+, slice 1), 4j+2 (-, slice 0), 4j+3 (-, slice 1)
     d = design_from_dict({"crossbar": {"rows": 2, "cols": 8, "cell_bits": 2}, "weights": {"bits": 4},
-                          "adc": {"per_crossbar": 1}})
+                          "adc": {"per_crossbar": 1}, "corrector": {"entries": 4}})
     levels = torch.zeros(1, 2, 8, dtype=torch.uint8)
     levels[0, 0, 0] = 3  # w[0, 0] = +3
     levels[0, 1, 6] = 1  # w[1, 1] = -1
@@ -58,6 +58,10 @@ def test_stored_levels_and_fault_table_by_hand():
     stored = lp.stored_levels(0)
     assert stored[0, 0] == 0 and stored[1, 6] == 1 and stored[1, 5] == 2
     assert lp.fault_table(0, d) == [(0, 0, 3), (1, 1, -8)]
+    assert lp.fault_overflow(d) == {} and lp.faulty_weights(d).tolist() == [2]
+    # a table of one entry holds the first in row-major order; the other overflows, uncorrected
+    d1 = d.replace(corrector={"entries": 1})
+    assert lp.fault_table(0, d1) == [(0, 0, 3)] and lp.fault_overflow(d1) == {0: 1}
 
 
 def test_presets_are_valid_nonideal_blocks():

@@ -136,24 +136,32 @@ def test_layout_pack_unpack_roundtrip():
 @pytest.mark.parametrize("name", ["tiny", "odd", "lossless_small"])
 def test_golden_beats_match_the_spec_formulas(name):
     """The host's golden beats against tests/spec_reference.py written out: per crossbar the
-    ADC on the stored (stuck) levels, + sum_r x_u (w - w_stored), - offset * colsum of the
-    intended weights, the column mask, the sum per group."""
+    ADC on the stored (stuck) levels, + sum_r x_u (w - w_stored) over the faulty weights its
+    table holds (the first corrector.entries in row-major order; tiny 8, the hand-made
+    geometries 1: the rest overflow, uncorrected), - offset * colsum of the intended
+    weights, the column mask, the sum per group."""
     d = TINY if name == "tiny" else design_from_dict(GEOMETRIES[name])
     load = random_load(d, seed=2, vectors=5)
     got = golden_beats(load).tolist()
     off = d.input_offset
+    R, L = d.crossbar.rows, d.logical_cols
     exp = [[[0] * d.logical_cols for _ in range(load.groups)] for _ in range(load.vectors)]
+    overflow = {}
     for n in range(d.pe.crossbars):
+        w_i, w_s = unmap_levels(load.intended[n], d).tolist(), unmap_levels(load.stored[n], d).tolist()
+        faulty = [(r, j) for r in range(R) for j in range(L) if w_i[r][j] != w_s[r][j]]
+        if len(faulty) > d.fault_table_entries:
+            overflow[n] = len(faulty) - d.fault_table_entries
+        held = set(faulty[: d.fault_table_entries])
         if load.group[n] >= load.groups:
             continue
         x = load.x[:, n, :].tolist()
         p = ref_crossbar_mvm(load.stored[n].tolist(), x, d.weights.bits, d.crossbar.cell_bits, d.inputs.bits,
                              d.inputs.dac_bits, d.adc.bits, a=load.shifts[n], signed=d.inputs.signed)
-        w_i, w_s = unmap_levels(load.intended[n], d).tolist(), unmap_levels(load.stored[n], d).tolist()
         for v in range(load.vectors):
             pre = []
             for j in range(d.logical_cols):
-                corr = sum((x[v][r] + off) * (w_i[r][j] - w_s[r][j]) for r in range(d.crossbar.rows))
+                corr = sum((x[v][r] + off) * (w_i[r][j] - w_s[r][j]) for r in range(R) if (r, j) in held)
                 colsum_delta = off * sum(w_s[r][j] - w_i[r][j] for r in range(d.crossbar.rows))
                 pre.append(p[v][j] + colsum_delta + corr)
             masked = ref_column_mask([pre], load.codes[n], d.mask.exponents)[0]
@@ -161,6 +169,7 @@ def test_golden_beats_match_the_spec_formulas(name):
                 exp[v][load.group[n]][j] += val
     assert got == exp
     assert any(load.faults)  # stuck cells that change a weight are in the load
+    assert load.overflow == overflow and (bool(overflow) == (name != "tiny"))
 
 
 def test_bad_inputs_one_line_errors(tmp_path, monkeypatch):
@@ -718,3 +727,26 @@ def test_pruned_program_with_narrower_adcs(build_root):
     assert r["adc_bits"][:used] == program.layers["conv2"].adc_bits[:used].tolist()
     assert max(r["adc_bits"][:used]) <= 3 and r["shifts"][:used] == [0] * used
     assert r["golden_vs_layer"]["ok"]
+
+
+@needs_icarus
+def test_fault_table_overflow_rtl_equals_golden(build_root):
+    """A fault table too small for the stuck cells (2 entries per crossbar on tiny, 5 % SA0
+    and 5 % SA1 profiled into the Program): the load reports the overflow (positions and
+    weights dropped, equal to the Program's own count), the RTL is built at the design's
+    depth, and its outputs equal the golden PE's bit for bit, the faults past each table
+    uncorrected in both (tests/test_faults.py checks the golden PE against the golden
+    network under the same overflow)."""
+    from xbar_hw.xbar.analog import Chip
+
+    design = TINY.replace(corrector={"entries": 2}, nonideal={"saf": {"sa0": 0.05, "sa1": 0.05}})
+    program = mapped_program(TINY, faults=False)
+    Chip(program, design, 0).profile(program)
+    lp = program.layers["fc"]
+    want = {xb: k for xb, k in lp.fault_overflow(design).items() if xb < TINY.pe.crossbars}
+    assert want, "the test needs an overflowing table in the first PE"
+    r = cosim(design, program, layer="fc", vectors=8, build_dir=build_root / "tiny_depth2")
+    check_run(r, design)
+    assert r["fault_table_entries"] == 2 and r["fault_overflow"] == want
+    assert max(r["fault_entries"]) == 2
+    assert r["cycles_per_mvm_measured"] == [cost_model_cycles(program.on_design(design), None, "fc")]

@@ -39,19 +39,22 @@ def designs(draw):
     })
 
 
-def _linear_layer(d, w, shifts):
-    """A mapped Linear layer holding integer weights w [K, N] with per-crossbar ADC shifts."""
+def _linear_layer(d, w, shifts, bits=None):
+    """A mapped Linear layer holding integer weights w [K, N] with per-crossbar ADC shifts
+    (and per-crossbar ADC bits, TinyADC's heterogeneous resolution, when ``bits`` is given)."""
     K, N = w.shape
-    prog = convert_to_program(nn.Sequential(nn.Linear(K, N)), d, torch.rand(4, K))
+    prog = convert_to_program(nn.Sequential(nn.Linear(K, N)), d, torch.rand(4, K, generator=torch.Generator().manual_seed(0)))
     lp = prog.layers["0"]
     lp.levels, lp.adc_shift = map_layer(w, d), shifts
+    lp.adc_bits = bits
     layer = mapped_layers(build_network(prog))[0]
     layer.path = "crossbar"
     return layer, lp
 
 
-def _spec_layer(d, levels, shifts, x, K, N):
-    """P [B, N] of a layer: the spec reference of every crossbar, summed over row blocks."""
+def _spec_layer(d, levels, shifts, x, K, N, bits=None):
+    """P [B, N] of a layer: the spec reference of every crossbar (at its own ADC bits when
+    ``bits`` is given), summed over row blocks."""
     R, L = d.crossbar.rows, d.logical_cols
     n_rb, n_cb = -(-K // R), -(-N // L)
     out = [[0] * (n_cb * L) for _ in x]
@@ -60,7 +63,8 @@ def _spec_layer(d, levels, shifts, x, K, N):
             i = cb * n_rb + rb
             rows = [row[rb * R:(rb + 1) * R] + [0] * max(0, (rb + 1) * R - K) for row in x]
             p = ref_crossbar_mvm(levels[i].tolist(), rows, d.weights.bits, d.crossbar.cell_bits, d.inputs.bits,
-                                 d.inputs.dac_bits, d.adc.bits, int(shifts[i]), d.inputs.signed)
+                                 d.inputs.dac_bits, d.adc.bits if bits is None else int(bits[i]), int(shifts[i]),
+                                 d.inputs.signed)
             for b, pb in enumerate(p):
                 for j, v in enumerate(pb):
                     out[b][cb * L + j] += v
@@ -85,12 +89,15 @@ def test_fast_layer_matches_spec_reference(d, data):
         x = data.draw(st.lists(st.lists(st.integers(lo, hi), min_size=K, max_size=K), min_size=1, max_size=3))
     n_x = -(-K // R) * -(-N // L)
     shifts = torch.tensor(data.draw(st.lists(st.integers(0, 8), min_size=n_x, max_size=n_x)))
-    layer, lp = _linear_layer(d, w, shifts)
+    bits = None
+    if data.draw(st.booleans()):  # heterogeneous ADC resolution: each crossbar clips at its own bits
+        bits = torch.tensor(data.draw(st.lists(st.integers(1, d.adc.bits), min_size=n_x, max_size=n_x)))
+    layer, lp = _linear_layer(d, w, shifts, bits)
     assert layer.engine.fast is not None
     x_u = torch.tensor(x) + d.input_offset
     got = layer.crossbar_rows(x_u)
     assert got.dtype == torch.float64
-    assert got.round().to(torch.int64).tolist() == _spec_layer(d, lp.levels, shifts, x, K, N)
+    assert got.round().to(torch.int64).tolist() == _spec_layer(d, lp.levels, shifts, x, K, N, bits)
 
 
 def _reference(mapped):

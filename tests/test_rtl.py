@@ -49,22 +49,24 @@ TINY = load_design(DESIGNS / "tiny.yaml")
 # the conversion cycles per read c (tiny.yaml has S = c = 4):
 # ODD S = 3 < c = 7 (and its SAF test is bound by the fault table), WIDE S = 1 < c = 3,
 # LOSSLESS S = 9 > c = 7 (clock 8.5e7: not a whole multiple of the read frequency).
+# Their fault tables are full (corrector.entries = R * L, one entry per weight): the SAF
+# tests below load tables of every depth up to that.
 ODD = design_from_dict({
     "name": "odd", "crossbar": {"rows": 12, "cols": 22, "cell_bits": 2}, "weights": {"bits": 5},
     "inputs": {"bits": 5, "signed": True, "dac_bits": 2}, "adc": {"bits": 4, "per_crossbar": 3},
     "pe": {"crossbars": 3}, "mask": {"bits": 3, "exponents": [-3, -2, -1, 0, 1, 2, 3]},
-    "tile": {"clock_hz": 3e7},
+    "tile": {"clock_hz": 3e7}, "corrector": {"entries": 60},
 })
 WIDE = design_from_dict({
     "name": "wide", "crossbar": {"rows": 8, "cols": 12, "cell_bits": 3}, "weights": {"bits": 4},
     "inputs": {"bits": 3, "dac_bits": 3}, "adc": {"bits": 6, "per_crossbar": 5},
     "pe": {"crossbars": 2}, "mask": {"bits": 1, "exponents": [0]},
-    "tile": {"clock_hz": 1e7},
+    "tile": {"clock_hz": 1e7}, "corrector": {"entries": 48},
 })
 LOSSLESS = design_from_dict({
     "name": "lossless_small", "crossbar": {"rows": 8, "cols": 15, "cell_bits": 1}, "weights": {"bits": 8},
     "inputs": {"bits": 4, "signed": True}, "adc": {"bits": 4, "per_crossbar": 2, "shift": 0},
-    "pe": {"crossbars": 2}, "tile": {"clock_hz": 8.5e7},
+    "pe": {"crossbars": 2}, "tile": {"clock_hz": 8.5e7}, "corrector": {"entries": 8},
 })
 
 
@@ -788,7 +790,9 @@ def test_cycle_formula_values():
     assert cycles_per_mvm(d, gated=1) == 1 + (4 + 3 * 4 + 3) + 1 + 4  # c = 3 < S
     assert cycles_per_mvm(d, gated=[4, 4, 4, 3]) == 1 + (4 + 3 * 4 + 1) + 1 + 4
     assert cycles_per_mvm(d, gated=4) == 1 + 4 * 4 + 1 + 4  # nothing to convert: T reads of S
-    assert cycles_per_mvm(d, n_faults=[0, 0, 40, 0], groups=1) == 1 + 40 + 1 + 1
+    assert cycles_per_mvm(d, n_faults=[0, 0, 40, 0], groups=1, fault_entries=64) == 1 + 40 + 1 + 1
+    with pytest.raises(XbarError):  # more entries than tiny's 8-entry tables hold
+        cycles_per_mvm(d, n_faults=[0, 0, 9, 0])
     assert mvm_phases(d, gated=1) == {"input": 1, "compute": 19, "settle": 4, "per_read": 3, "conversion": 19,
                                       "correction": 0, "finish": 1, "output": 4}
     # the hand-made designs: S < c, S = 1, S > c (T = 3, 1, 4)

@@ -46,15 +46,21 @@ TINY = ROOT / "sweeps" / "tiny.yaml"
 RAY = Path(sys.executable).with_name("ray")
 
 
-def can_unshare() -> bool:
-    cmd = ["unshare", "-n", "true"] if os.geteuid() == 0 else ["unshare", "-rn", "true"]
+def unshare(*more: str) -> list[str]:
+    """``unshare -n`` (root) or ``unshare -rn`` (a user namespace too), then ``more``."""
+    return ["unshare", "-n", *more] if os.geteuid() == 0 else ["unshare", "-rn", *more]
+
+
+def can_unshare(*more: str) -> bool:
     try:
-        return subprocess.run(cmd, capture_output=True).returncode == 0
+        return subprocess.run([*unshare(*more), "true"], capture_output=True).returncode == 0
     except OSError:
         return False
 
 
 needs_netns = pytest.mark.skipif(not can_unshare(), reason="no private network namespace here (unshare -n / -rn)")
+#: a PID namespace with its own /proc as well
+PIDNS = ("-p", "-f", "--mount-proc")
 
 
 def tiny_doc(**changes) -> dict:
@@ -385,6 +391,79 @@ def test_resume_after_killing_the_driver(tmp_path):
     assert again["computed"] == 0 and again["skipped"] == 8 and table.read_bytes() == after
 
 
+def pids_using(text: str, also: str = "") -> list[int]:
+    """Pids of live processes whose command line mentions ``text`` (and ``also``)."""
+    out = []
+    for d in glob.glob("/proc/[0-9]*"):
+        try:
+            cmd = Path(d, "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd and also in cmd:
+            out.append(int(Path(d).name))
+    return out
+
+
+def start_and_wait_for_a_row(out: Path, tmp: str) -> subprocess.Popen:
+    """The test sweep started (2 workers), once its first row is in the table."""
+    cmd = [sys.executable, "-m", "xbar_hw.sweep", "sweep", str(TINY), "-o", str(out), "--workers", "2", "--quiet"]
+    p = subprocess.Popen(cmd, env=env_for(tmp), start_new_session=True, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 150
+    while rows_in(out / "results.jsonl") < 1 and p.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert p.poll() is None, p.communicate()[1][-3000:]
+    return p
+
+
+def ended_cleanly(p: subprocess.Popen, tmp: str) -> str:
+    """The last line of the ended sweep's stderr, once nothing of it is left running and its
+    Ray folder is gone."""
+    try:
+        _, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    for _ in range(40):
+        if not processes_using(tmp):
+            break
+        time.sleep(0.25)
+    assert not processes_using(tmp)
+    assert not glob.glob(os.path.join(tmp, "xbar-ray-*")), os.listdir(tmp)
+    assert "Traceback" not in err, err[-3000:]
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+@needs_netns
+def test_the_cluster_killed_under_the_sweep_is_one_line(tmp_path):
+    """Ray's processes killed from outside (`ray stop`, the OOM killer: here its raylet, by
+    SIGKILL): Ray's core ends the driver with status 1 and no unwinding; the sweep still ends
+    with one line that says how to finish, and leaves no process and no Ray folder."""
+    with short_tmpdir() as tmp:
+        p = start_and_wait_for_a_row(tmp_path / "out", tmp)
+        (raylet,) = pids_using(tmp, "raylet/raylet")
+        os.kill(raylet, signal.SIGKILL)
+        line = ended_cleanly(p, tmp)
+        assert p.returncode == 1
+        assert line.startswith("error: sweep: the local Ray cluster stopped under the sweep (driver exit status 1;")
+        assert line.endswith("finish the sweep with --resume")
+
+
+@pytest.mark.slow
+@needs_netns
+def test_sigterm_ends_the_sweep_with_one_line_and_ray_shut_down(tmp_path):
+    """SIGTERM (not Ray's own handler, which exits with status 1 at once): Ray shut down, its
+    folder removed, one line, status 143; the rows written so far stay."""
+    out = tmp_path / "out"
+    with short_tmpdir() as tmp:
+        p = start_and_wait_for_a_row(out, tmp)
+        p.send_signal(signal.SIGTERM)
+        line = ended_cleanly(p, tmp)
+    assert p.returncode == 143 and line == "error: terminated; finish the sweep with --resume"
+    assert rows_in(out / "results.jsonl") >= 1
+
+
 @pytest.mark.slow
 @needs_netns
 def test_a_worker_killed_mid_task_loses_no_point_and_a_failing_point_is_recorded(tmp_path):
@@ -433,10 +512,13 @@ finally:
 
 
 @pytest.mark.slow
-@needs_netns
+@pytest.mark.skipif(not can_unshare(*PIDNS), reason="no private network and PID namespace here (unshare -n -p)")
 def test_two_node_cluster_gives_the_local_figures(tiny_run, tmp_path):
     out = tmp_path / "out"
-    ns = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
+    # its own PID namespace too: `ray stop` then sees (and stops) only this test's two nodes,
+    # not the local cluster of a sweep test running beside it (CI's two pytest workers), and
+    # whatever is left dies with the namespace
+    ns = unshare(*PIDNS)
     with short_tmpdir() as tmp:
         cmd = [*ns, sys.executable, "-c", TWO_NODES, str(RAY), tmp, "6390", "sweep", str(TINY), "-o", str(out), "--json",
                "--quiet"]

@@ -23,7 +23,9 @@ from xbar_hw.core.adcbits import (
 from xbar_hw.core.errors import XbarError
 from xbar_hw.core.mapping import map_layer
 from xbar_hw.core.program import Program
-from xbar_hw.flows.prune import apply_masks, mapped_modules, prune_model, sparsity, tinyadc_mask
+from xbar_hw.flows.demo import demo_prune
+from xbar_hw.flows.prune import apply_masks, layer_bits, mapped_modules, prune_model, tinyadc_mask
+from xbar_hw.workload.circulant import circulant_blocks, make_circulant
 from xbar_hw.workload.data import Dataset
 from xbar_hw.workload.models import build_model, save_model
 from xbar_hw.xbar import build_network, convert_to_program
@@ -174,7 +176,15 @@ def test_prune_model_reaches_its_bits():
     model = build_model("mnist_cnn", seed=0, in_channels=1, num_classes=10, in_size=12, width=8)
     doc = prune_model(model, d, _random_data(128, 1), 5, epochs=1, seed=0, device="cpu")
     assert all(b <= 5 for b in doc["lossless_bits"].values())
-    assert doc["sparsity"]["total"] == sparsity(model)["total"] > 0
+    # independently: the mapped levels of every crossbar column, summed in plain Python, times
+    # the largest digit, fit 5 bits; and the zeros counted weight by weight
+    prog = convert_to_program(model, d, _random_data(16, 2).x_train)
+    for lp in prog.layers.values():
+        for xbar in lp.levels.tolist():
+            for c in range(d.crossbar.cols):
+                assert sum(row[c] for row in xbar) * d.digit_max <= 2**5 - 1
+    weights = [w for m in mapped_modules(model).values() for w in m.weight.flatten().tolist()]
+    assert doc["sparsity"]["total"] == sum(w == 0 for w in weights) / len(weights) > 0
 
 
 def test_prune_command_bad_bits(tmp_path, capsys):
@@ -247,3 +257,43 @@ def test_per_layer_auto_bounds():
     assert layer_bits(model, d, 4, "auto", keep_mass=1.0) == {n: min(b, d.adc.bits) for n, b in need.items()}
     with pytest.raises(XbarError, match="per-layer"):
         layer_bits(model, d, 4, "every")
+
+
+def test_lowest_bits_when_weights_are_narrower_than_cells():
+    # 4-bit weights in 4-bit cells: one slice, and the largest weight 7 sits at level 7, not 15:
+    # one such cell with 1-bit digits needs bitlen(7) = 3 bits, the budget of 3 bits is 7 levels
+    d = load_design(TINY).replace(crossbar={"cell_bits": 4})
+    assert (d.weight_max, d.cell_max, d.slices) == (7, 15, 1)
+    assert min_prunable_bits(d) == 3 and column_budget(3, d) == 7
+    w = torch.tensor([[7, -7], [3, 1], [2, -5]])  # column 0 (+): 7 + 3 + 2 = 12 > 7: keep 7 only
+    assert column_keep(w, 3, d).tolist() == [[True, True], [False, True], [False, False]]
+
+
+def test_a_layer_already_lossless_below_the_lowest_bits_is_kept_there(tmp_path):
+    d = load_design("designs/default.yaml")
+    model = build_model("mnist_cnn", seed=0, in_channels=1, num_classes=10, in_size=12, width=8)
+    with torch.no_grad():
+        model.fc.weight.zero_()  # lossless with 1 bit, below the 2 bits any projection keeps
+    assert layer_bits(model, d, 5)["fc"] == min_prunable_bits(d) == 2
+    doc = prune_model(model, d, _random_data(64, 1), 5, epochs=1, seed=0, device="cpu")
+    assert doc["lossless_bits"]["fc"] <= 2 and all(b <= 5 for b in doc["lossless_bits"].values())
+
+
+def test_prune_refuses_a_block_circulant_model(tmp_path, capsys):
+    kwargs = {"in_channels": 1, "num_classes": 10, "in_size": 12, "width": 4}
+    model = make_circulant(build_model("mnist_cnn", seed=0, **kwargs), 4)
+    save_model(model, "mnist_cnn", kwargs, tmp_path / "m.safetensors",
+               {"data": "mnist5k", "circulant": 4, "circulant_layers": sorted(circulant_blocks(model))})
+    code = main(["prune", "--model", str(tmp_path / "m.safetensors"), "--design", "designs/default.yaml",
+                 "--adc-bits", "5", "-o", str(tmp_path / "m2.safetensors")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: prune: layer ") and "is block-circulant (b = 4)" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "m2.safetensors").exists()
+
+
+def test_demo_skips_tinyadc_where_no_pruning_reaches_the_design_bits(tmp_path):
+    d = load_design("designs/lightning.yaml")  # one 8-bit DAC read of 7-bit cells, 8-bit ADC
+    said = []
+    doc = demo_prune(None, d, None, tmp_path, epochs=1, seed=0, progress=False, say=said.append)
+    assert doc["min_prunable_bits"] == (255 * 127).bit_length() == 15 and doc["design_adc_bits"] == 8
+    assert said[0].startswith("[4/8] TinyADC: skipped") and list(tmp_path.iterdir()) == []

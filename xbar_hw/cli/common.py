@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .values import OHMS, SEED, integer, number, output_file, output_folder
+from .values import OHMS, SEED, auto_or_integer, integer, number, output_file, output_folder
 
 
 def print_json(doc) -> None:
@@ -47,6 +47,9 @@ def add_nonideal(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sa0-state", choices=("on", "off"), default=None, help="SA0 pins G_on (PytorX) or G_off")
     g.add_argument("--fault-map", default=None, help="safetensors fault map (codes 0/1/2 per cell)")
     g.add_argument("--no-saf-correction", action="store_true", help="turn the digital SAF correction off")
+    g.add_argument("--fault-entries", type=auto_or_integer(1, 1 << 24), default=None,
+                   help="depth of each crossbar's fault table (corrector.entries): auto (mean + 6 sigma of the "
+                        "faulty weights at the SAF rates) or N; faults past it go uncorrected")
     g.add_argument("--ir-drop", action="store_true", help="solve IR drop exactly")
     g.add_argument("--r-wire", type=OHMS, default=None, help="wire resistance per segment, ohms (implies --ir-drop)")
     g.add_argument("--thermal", action="store_true")
@@ -60,6 +63,6 @@ def add_nonideal(p: argparse.ArgumentParser) -> None:
 def nonideal_overrides(args: argparse.Namespace) -> dict:
     """The non-ideal options as keyword arguments of :func:`xbar_hw.flows.nonideal.with_nonideal`."""
     return {"sa0": args.sa0, "sa1": args.sa1, "sa0_state": args.sa0_state, "fault_map": args.fault_map,
-            "saf_correction": not args.no_saf_correction, "ir_drop": args.ir_drop, "r_wire": args.r_wire,
+            "saf_correction": not args.no_saf_correction, "fault_entries": args.fault_entries, "ir_drop": args.ir_drop, "r_wire": args.r_wire,
             "thermal": args.thermal, "shot": args.shot, "rtn": args.rtn, "noise": args.noise,
             "variation": args.variation, "chip_seed": args.chip_seed, "read_frequency": args.read_frequency}

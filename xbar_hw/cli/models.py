@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..core.design import load_design
 from ..core.errors import XbarError
@@ -73,13 +74,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                  progress=not args.quiet and not args.json, limit=args.limit)
     if args.json:
         print_json(result)
+        warn_overflow(result)
         return 0
     fa = "n/a" if result["float_acc"] is None else f"{result['float_acc']:.4f}"
     print(f"{data.name} on {program.design.name}: float {fa}  quantized {result['quant_acc']:.4f}  "
           f"mapped {result['mapped_acc']:.4f}  ({result['crossbars']} crossbars, {result['pes']} PEs)")
     if "chips" in result:
         print(f"on {result['chips']} chip(s): {result['chip_acc_mean']:.4f} +- {result['chip_acc_std']:.4f}")
+        warn_overflow(result)
     return 0
+
+
+def warn_overflow(result: dict) -> None:
+    """One warning line on stderr when some chip's fault tables overflow: how many faulty
+    weights went uncorrected, in how many crossbars of which layers."""
+    over = [(name, xbs) for chip in result.get("fault_overflow", []) for name, xbs in chip.items()]
+    if not over:
+        return
+    weights = sum(sum(xbs.values()) for _, xbs in over)
+    layers = sorted({name for name, _ in over})
+    print(f"warning: fault table overflow ({result['fault_table_entries']} entries per crossbar): {weights} faulty "
+          f"weights uncorrected in {sum(len(x) for _, x in over)} crossbars over {result['chips']} chip(s) "
+          f"(layers {', '.join(layers)}); --json lists them", file=sys.stderr)
 
 
 def add_train(sub) -> None:

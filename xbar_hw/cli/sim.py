@@ -8,6 +8,7 @@ any output beat, cycle count, counter or protocol check fails.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..core.design import load_design
@@ -25,12 +26,15 @@ def print_rtl(doc: dict, args: argparse.Namespace) -> None:
     print(f"wrote {doc['top']} ({doc['design']}) to {args.output}: "
           + ", ".join(Path(p).name for p in doc["files"].values()))
     print(f"  cycles per MVM (nothing gated, no faults): {doc['cycles_per_mvm']}")
+    print(f"  fault table: {doc['fault_table_entries']} entries per crossbar (corrector.entries)")
     if args.stats:
         s = doc["stats"]
-        print(f"  {s['total']['cells']} cells, {s['total']['ff_bits']} flip-flop bits (behavioural arrays excluded)")
+        print(f"  {s['total']['cells']} cells, {s['total']['ff_bits']} flip-flop bits, {s['total']['mem_bits']} "
+              "memory bits (behavioural arrays excluded)")
         for kind, c in sorted(s["components"].items()):
             tag = " (behavioural)" if c["behavioural"] else ""
-            print(f"    {kind:10s} x{c['instances']:<3d} {c['cells']:7d} cells {c['ff_bits']:7d} ff bits{tag}")
+            print(f"    {kind:10s} x{c['instances']:<3d} {c['cells']:7d} cells {c['ff_bits']:7d} ff bits "
+                  f"{c['mem_bits']:8d} mem bits{tag}")
     if args.synth:
         print_synth(doc["synth"])
     if args.lint:
@@ -79,6 +83,11 @@ def print_cosim(r: dict) -> None:
     print(f"  cycles per MVM {r['cycles_per_mvm']} measured, {r['cycles_expected']} from the cycle model "
           f"({'match' if r['cycles_match'] else 'MISMATCH'})")
     print(f"  counters {'ok' if r['counters']['ok'] else 'MISMATCH'}; {len(r['protocol_errors'])} protocol errors")
+    if r["fault_overflow"]:
+        over = r["fault_overflow"]
+        print(f"warning: fault table overflow ({r['fault_table_entries']} entries per crossbar): "
+              f"{sum(over.values())} faulty weights uncorrected at tile positions "
+              + ", ".join(f"{n} ({k})" for n, k in sorted(over.items())), file=sys.stderr)
     print(f"  {r['vectors_per_second']} vectors/s streaming; simulator {r['sim_seconds']} s, total {r['total_seconds']} s")
     for e in r.get("mismatch_columns", [])[:3]:
         print(f"  {e['message']}")

@@ -51,6 +51,25 @@ def integer(lo: int, hi: int):
     return parse
 
 
+def auto_or_integer(lo: int, hi: int):
+    """An argparse type: ``auto`` or an integer in [lo, hi]."""
+    allowed = f"'auto' or an integer in [{lo}, {hi}]"
+
+    def parse(text: str) -> int | str:
+        if text == "auto":
+            return text
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise _bad(text, allowed) from None
+        if not lo <= value <= hi:
+            raise _bad(value, allowed)
+        return value
+
+    parse.__name__ = "auto_or_integer"
+    return parse
+
+
 def number(lo: float, hi: float, lo_open: bool = False, unit: str = ""):
     """An argparse type: a finite number in [lo, hi] (or (lo, hi] with ``lo_open``)."""
     allowed = f"a finite number in {'(' if lo_open else '['}{lo:g}, {hi:g}]" + (f" {unit}" if unit else "")

@@ -53,7 +53,7 @@ def lossless_adc_bits(levels: torch.Tensor, design: Design) -> torch.Tensor:
 def column_budget(bits: int, design: Design) -> int:
     """The largest sum of levels a physical column may hold for a lossless b-bit ADC:
     floor((2^b - 1) / (2^v - 1)). Raises XbarError where it holds less than one cell at
-    the top level (then a column could keep no weight whose slice is at the top level,
+    :func:`top_level` (then a column could keep no weight whose slice is at the top level,
     not even the one that sets its column's weight scale)."""
     if isinstance(bits, bool) or not isinstance(bits, int):
         raise XbarError(f"adc bits: got {bits!r}; allowed: an integer")
@@ -61,15 +61,22 @@ def column_budget(bits: int, design: Design) -> int:
     if bits < lowest:
         raise XbarError(
             f"adc bits: got {bits}; allowed: at least {lowest} (a lossless {bits}-bit column holds levels summing to "
-            f"{max(0, (1 << max(bits, 0)) - 1) // design.digit_max}, less than one cell at level {design.cell_max} "
+            f"{max(0, (1 << max(bits, 0)) - 1) // design.digit_max}, less than one cell at level {top_level(design)} "
             f"with {design.inputs.dac_bits}-bit digits)")
     return ((1 << bits) - 1) // design.digit_max
 
 
+def top_level(design: Design) -> int:
+    """The highest level a cell of a column's largest weight takes: the weight scale makes
+    that weight w_max = 2^(b_w-1) - 1 (all ones), whose slices are 2^b_c - 1 where a slice is
+    whole and 2^(b_w-1) - 1 where one slice holds it all: min(2^b_c - 1, 2^(b_w-1) - 1)."""
+    return min(design.cell_max, design.weight_max)
+
+
 def min_prunable_bits(design: Design) -> int:
-    """The fewest ADC bits that pruning can reach: one top-level cell per column,
-    bitlen((2^v - 1) * (2^b_c - 1))."""
-    return (design.digit_max * design.cell_max).bit_length()
+    """The fewest ADC bits that pruning can reach: the column's largest weight alone,
+    bitlen((2^v - 1) * min(2^b_c - 1, 2^(b_w-1) - 1))."""
+    return (design.digit_max * top_level(design)).bit_length()
 
 
 def assign_adc_bits(levels: torch.Tensor, shifts: torch.Tensor, design: Design) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,4 +133,5 @@ __all__ = [
     "crossbars_lossless",
     "lossless_adc_bits",
     "min_prunable_bits",
+    "top_level",
 ]

@@ -45,7 +45,8 @@ def is_block_circulant(w: torch.Tensor, b: int) -> bool:
 
 def check_reboc_design(design: Design, b: int, where: str) -> None:
     """One line unless ``design`` can hold a b x b block under the ReBoc mapping: an input
-    slice of b rows in one crossbar (rows a multiple of b) and a fixed ADC shift."""
+    slice of b rows in one crossbar (rows a multiple of b). (The fixed ADC shift it also
+    needs is checked where the shift is known: the design's validation and the ReBoc layer.)"""
     R = design.crossbar.rows
     if R % b:
         raise XbarError(f"{where}: block size {b} does not fit crossbar.rows = {R}; allowed for mapping.kind = reboc: "

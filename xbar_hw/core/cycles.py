@@ -66,7 +66,7 @@ def mvm_phases(design: Design, gated: int | Sequence[int] = 0, n_faults: int | S
     ``conversion`` (S + (T-1) * max(S, c) + c: every read, settle and conversions, through
     the last conversion). Arguments as :func:`cycles_per_mvm`."""
     n = design.pe.crossbars
-    depth = design.crossbar.rows * design.logical_cols if fault_entries is None else fault_entries
+    depth = design.fault_table_entries if fault_entries is None else fault_entries
     gates = _per_crossbar(gated, n, "gated", design.logical_cols)
     faults = _per_crossbar(n_faults, n, "n_faults", depth)
     if groups is None:

@@ -127,6 +127,24 @@ class MappingSpec:
     duplication: int = field(default=0, metadata=int_field(0, 4096))
 
 
+@dataclass(frozen=True)
+class CorrectorSpec:
+    """The SAF corrector of each crossbar (spec section 3's digital correction).
+
+    ``entries``: the depth of each crossbar's fault table (one entry per faulty weight), an
+    integer in [1, crossbar.rows * logical columns], or ``auto``: mean + 6 sigma of the
+    faulty weights of one crossbar under the binomial model of ``nonideal.saf``
+    (:attr:`Design.fault_table_entries`). Faults past the depth go uncorrected, in the RTL
+    and in the golden model alike. Not part of the mapping fingerprint: the Program holds
+    the stuck cells, and the table a chip loads is cut from them at the design's depth.
+    """
+
+    entries: Any = field(default="auto", metadata={"kind": "auto_int", "lo": 1, "hi": 1 << 24})
+
+
+#: sigmas above the mean number of faulty weights per crossbar that ``corrector.entries: auto`` covers
+FAULT_TABLE_SIGMAS = 6
+
 #: the most clock cycles an analog read may take to settle (tile.clock_hz / device.read_frequency)
 MAX_SETTLE_CYCLES = 1 << 16
 
@@ -147,6 +165,7 @@ class Design:
     device: DeviceSpec = field(default_factory=DeviceSpec)
     mask: MaskSpec = field(default_factory=MaskSpec)
     mapping: MappingSpec = field(default_factory=MappingSpec)
+    corrector: CorrectorSpec = field(default_factory=CorrectorSpec)
     nonideal: NonidealSpec = field(default_factory=NonidealSpec)
     #: a shipped table (isaac-32nm, neurosim-22nm) or a path to a YAML table of that format
     technology: str = field(default="isaac-32nm", metadata={"kind": "technology", "options": TECHNOLOGIES})
@@ -240,6 +259,37 @@ class Design:
         """True when the ADC never loses information: shift 0 and S_max <= 2^b_a - 1."""
         return self.adc.shift != "calibrated" and self.adc_shift == 0 and self.s_max <= self.adc_max
 
+    @property
+    def weight_fault_probability(self) -> float:
+        """An upper bound on the chance that a weight has a fault-table entry under
+        ``nonideal.saf``'s i.i.d. rates: 1 - (1 - p_top)^s (1 - p_stuck)^s, with p_stuck =
+        sa0 + sa1 and p_top the rate of the fault that pins the top level (sa0 with
+        ``sa0_state: on``). A weight's entry is needed iff one of its 2s cells is stuck at
+        another level than it was to hold; one polarity of every weight holds level 0 in
+        all its s cells, which only the top-pinning fault changes."""
+        saf = self.nonideal.saf
+        p_stuck = saf.sa0 + saf.sa1
+        p_top = saf.sa0 if saf.sa0_state == "on" else saf.sa1
+        s = self.slices
+        return 1.0 - (1.0 - p_top) ** s * (1.0 - p_stuck) ** s
+
+    @property
+    def fault_table_entries(self) -> int:
+        """Depth of each crossbar's fault table. ``corrector.entries`` when an integer; for
+        ``auto``: the faulty weights of one crossbar are a sum of n = R * L independent
+        weights, each faulty with at most p = :attr:`weight_fault_probability`, so at most
+        binomial (n, p); the depth is
+        ceil(n p + FAULT_TABLE_SIGMAS * sqrt(n p (1 - p))), at least 1 and at most n. A design
+        with a fault map file (``nonideal.saf.map``) and ``auto`` gets n: a map has no rate."""
+        n = self.crossbar.rows * self.logical_cols
+        if isinstance(self.corrector.entries, int):
+            return self.corrector.entries
+        if self.nonideal.saf.map is not None:
+            return n
+        p = self.weight_fault_probability
+        depth = math.ceil(n * p + FAULT_TABLE_SIGMAS * math.sqrt(n * p * (1.0 - p)))
+        return min(n, max(1, depth))
+
     def derived(self) -> dict:
         """The derived quantities that ``xbar-hw design show`` prints."""
         return {
@@ -256,6 +306,7 @@ class Design:
             "lossless": self.lossless,
             "crossbars_per_pe": self.pe.crossbars,
             "weights_per_crossbar": self.crossbar.rows * self.logical_cols,
+            "fault_table_entries": self.fault_table_entries,
         }
 
     # ---------------------------------------------------------------- serialisation
@@ -321,6 +372,10 @@ def _check_cross_fields(d: Design) -> None:
     if d.mapping.kind == "reboc" and d.adc.shift == "calibrated":
         raise field_error("mapping.kind", "reboc", "plain when adc.shift is calibrated (ReBoc keeps the design's "
                           "one ADC shift; per-crossbar calibrated shifts belong to the plain layout)")
+    weights = d.crossbar.rows * d.logical_cols
+    if isinstance(d.corrector.entries, int) and d.corrector.entries > weights:
+        raise field_error("corrector.entries", d.corrector.entries, f"'auto' or an integer in [1, {weights}] "
+                          "(crossbar.rows * logical columns: one entry per weight)")
     if d.s_max.bit_length() + d.weights.bits + d.inputs.bits > 62:
         raise field_error("crossbar.rows", d.crossbar.rows, "a geometry whose sums fit 62 bits")
 

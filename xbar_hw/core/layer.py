@@ -15,7 +15,7 @@ from .check import need_bool, need_dict, need_float, need_int, need_key, need_st
 from .design import Design
 from .errors import XbarError, field_error, short
 from .circulant import is_block_circulant
-from .mapping import fault_entries, layer_grid, layer_weights
+from .mapping import fault_entries, layer_grid, layer_weights, unmap_levels
 
 
 @dataclass
@@ -69,9 +69,29 @@ class LayerProgram:
         return stored
 
     def fault_table(self, xb: int, design: Design) -> list[tuple[int, int, int]]:
-        """The fault table of crossbar ``xb`` (:func:`fault_entries` of its intended and
-        stored levels): one entry per logical weight whose stored value differs."""
-        return fault_entries(self.levels[xb].to(torch.int64), self.stored_levels(xb), design)
+        """The fault table of crossbar ``xb`` as the corrector holds it: the first
+        ``design.fault_table_entries`` entries of :func:`fault_entries` of its intended and
+        stored levels (one entry per logical weight whose stored value differs)."""
+        table = fault_entries(self.levels[xb].to(torch.int64), self.stored_levels(xb), design)
+        return table[: design.fault_table_entries]
+
+    def faulty_weights(self, design: Design) -> torch.Tensor:
+        """int64 [n_crossbars]: the weights of each crossbar whose stored value differs from
+        the intended one (the fault-table entries a table of unlimited depth would hold)."""
+        counts = torch.zeros(self.n_crossbars, dtype=torch.int64)
+        if self.faults is None or not len(self.faults):
+            return counts
+        f = self.faults.to(torch.int64)
+        stored = self.levels.to(torch.int64).clone()
+        stored[f[:, 0], f[:, 1], f[:, 2]] = f[:, 3]
+        delta = unmap_levels(self.levels, design) - unmap_levels(stored, design)
+        return (delta != 0).sum((1, 2))
+
+    def fault_overflow(self, design: Design) -> dict[int, int]:
+        """{crossbar: faulty weights past the design's fault-table depth}, for the crossbars
+        whose table overflows: those weights go uncorrected."""
+        dropped = (self.faulty_weights(design) - design.fault_table_entries).clamp(min=0)
+        return {int(xb): int(dropped[xb]) for xb in dropped.nonzero().flatten().tolist()}
 
     def json(self) -> dict:
         return {

@@ -71,6 +71,17 @@ def fault_entries(intended: torch.Tensor, stored: torch.Tensor, design: Design) 
     return [(int(r), int(j), int(delta[r, j])) for r, j in delta.nonzero().tolist()]
 
 
+def kept_faults(delta: torch.Tensor, depth: int) -> torch.Tensor:
+    """Which faulty weights a fault table of ``depth`` entries holds: bool [..., R, L], true
+    for the first ``depth`` non-zero entries of each crossbar's ``delta`` [..., R, L] in
+    row-major order (the order of :func:`fault_entries`); the rest overflow the table and
+    go uncorrected."""
+    faulty = delta != 0
+    flat = faulty.flatten(-2)
+    rank = torch.cumsum(flat.to(torch.int64), -1) - 1
+    return (flat & (rank < depth)).reshape(faulty.shape)
+
+
 def layer_grid(k_in: int, n_out: int, design: Design) -> tuple[int, int]:
     """(row blocks, column blocks) of a K x N weight matrix."""
     R, L = design.crossbar.rows, design.logical_cols
@@ -93,9 +104,15 @@ def map_layer(w_int: torch.Tensor, design: Design) -> torch.Tensor:
 
 def layer_weights(levels: torch.Tensor, k_in: int, n_out: int, design: Design) -> torch.Tensor:
     """Inverse of :func:`map_layer`: integer weights W[K, N] from the crossbars' levels."""
+    return crossbar_matrix(unmap_levels(levels, design), k_in, n_out, design)
+
+
+def crossbar_matrix(per_crossbar: torch.Tensor, k_in: int, n_out: int, design: Design) -> torch.Tensor:
+    """A layer's matrix [K, N] from one [R, L] block per crossbar ([n_crossbars, R, L], in
+    the mapper's crossbar order); rows and columns past the layer are dropped."""
     n_rb, n_cb = layer_grid(k_in, n_out, design)
     R, L = design.crossbar.rows, design.logical_cols
-    w = unmap_levels(levels, design).reshape(n_cb, n_rb, R, L)
+    w = per_crossbar.reshape(n_cb, n_rb, R, L)
     return w.permute(1, 2, 0, 3).reshape(n_rb * R, n_cb * L)[:k_in, :n_out]
 
 

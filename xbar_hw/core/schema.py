@@ -72,6 +72,12 @@ def check_value(path: str, value, meta: dict):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 62:
             raise field_error(path, value, "'auto', 'calibrated' or an integer in [0, 62]")
         return value
+    if kind == "auto_int":
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or not meta["lo"] <= value <= meta["hi"]:
+            raise field_error(path, value, f"'auto' or an integer in [{meta['lo']}, {meta['hi']}]")
+        return value
     if kind == "technology":
         if value in meta["options"] or (isinstance(value, str) and value.endswith((".yaml", ".yml"))):
             return value

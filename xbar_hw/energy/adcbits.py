@@ -3,8 +3,9 @@
 A Program records each crossbar's ADC bits (``LayerProgram.adc_bits``); the hardware it
 runs on builds each crossbar's ADCs at those bits. Two figures:
 
-- :func:`adc_energy_pj` prices the ADC conversions of a workload crossbar by crossbar at
-  each crossbar's bits (:func:`xbar_hw.energy.model.program_report` uses it);
+- :meth:`~xbar_hw.energy.technology.Technology.adc_conversion_pj` prices the ADC
+  conversions of a workload crossbar by crossbar at each crossbar's bits
+  (:func:`xbar_hw.energy.model.program_report` uses it, as this module does);
 - :func:`hardware_report`: the tile that holds the Program's PEs, at peak (every crossbar
   fully used on back-to-back MVMs, as :func:`~xbar_hw.energy.model.design_report`), with
   the ADC power and area of the design's report replaced by those of the Program's
@@ -24,17 +25,7 @@ from __future__ import annotations
 from ..core.cycles import crossbar_conversions
 from ..core.program import Program
 from .model import design_report
-from .technology import Technology, technology
-
-
-def adc_energy_pj(tech: Technology, bits: int) -> float:
-    """Energy of one conversion (pJ) of a ``bits``-bit ADC."""
-    return tech.by_bits_floor("events", "adc_conversion_pj", bits)
-
-
-def adc_area_um2(tech: Technology, bits: int) -> float:
-    """Area (um2) of one ``bits``-bit ADC."""
-    return tech.by_bits_floor("area_um2", "adc", bits)
+from .technology import technology
 
 
 def pe_slot_bits(program: Program, empty: bool = True) -> list[list[int]]:
@@ -68,8 +59,8 @@ def hardware_report(program: Program, empty: bool = True) -> dict:
     slots = pe_slot_bits(program, empty)
     n_slots = max(1, sum(len(pe) for pe in slots))
     per_tile = d.tile.pes * d.pe.crossbars / n_slots  # slots of a tile per slot counted
-    adc_mw = per_tile * sum(conv * adc_energy_pj(tech, b) for pe in slots for b in pe) * 1e-12 / t_mvm * 1e3
-    adc_um2 = per_tile * sum(d.adc.per_crossbar * adc_area_um2(tech, b) for pe in slots for b in pe)
+    adc_mw = per_tile * sum(conv * tech.adc_conversion_pj(b) for pe in slots for b in pe) * 1e-12 / t_mvm * 1e3
+    adc_um2 = per_tile * sum(d.adc.per_crossbar * tech.adc_area_um2(b) for pe in slots for b in pe)
     base_adc_mw = base["tile_power_breakdown_mw"]["pe.adc"]
     base_adc_um2 = d.tile.pes * base["pe_area_breakdown_um2"]["adc"]
     power_mw = base["tile_power_mw"] - base_adc_mw + adc_mw
@@ -88,4 +79,4 @@ def hardware_report(program: Program, empty: bool = True) -> dict:
     }
 
 
-__all__ = ["adc_area_um2", "adc_energy_pj", "hardware_report", "pe_slot_bits"]
+__all__ = ["hardware_report", "pe_slot_bits"]

@@ -137,11 +137,9 @@ def layer_input_stats(program: Program, x: torch.Tensor, masks: dict | None = No
 def fault_table_sizes(design: Design, lp) -> torch.Tensor:
     """Fault-table entries of each crossbar of layer ``lp``, int64 [n_crossbars]: one per
     logical weight whose stored value differs from the intended one (the corrector adds
-    x_u * delta for the whole weight), so a cell stuck at its intended level needs none."""
-    sizes = torch.zeros(lp.n_crossbars, dtype=torch.int64)
-    for xb in torch.unique(lp.faults[:, 0]).tolist():
-        sizes[xb] = len(lp.fault_table(xb, design))
-    return sizes
+    x_u * delta for the whole weight), so a cell stuck at its intended level needs none;
+    at most the design's table depth (the rest overflow and are not corrected)."""
+    return lp.faulty_weights(design).clamp(max=design.fault_table_entries)
 
 
 def program_events(program: Program, x: torch.Tensor | None = None, masks: dict | None = None,

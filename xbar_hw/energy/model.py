@@ -128,7 +128,7 @@ def program_report(program: Program, x: torch.Tensor, task: str | None = None, m
     for le in layers:
         # each crossbar's conversions at its own ADC bits (TinyADC; the design's where none are recorded)
         bits = view.layers[le.name].crossbar_adc_bits(design).tolist()
-        at = {b: {**energies, "adc": tech.by_bits_floor("events", "adc_conversion_pj", b)} for b in set(bits)}
+        at = {b: {**energies, "adc": tech.adc_conversion_pj(b)} for b in set(bits)}
         pj: dict[str, float] = {}
         for ev, b, pe in zip(le.crossbar_events, bits, le.crossbar_pe):
             one = energy_breakdown_pj(ev, at[b])

@@ -13,7 +13,8 @@ words (buffer size), cycles, energy (the table's per-event energies) and area.
   b/D read sequences per MVM (Input Slice Reusing: each sequence drives the slices rotated
   by one more place, from a rotating register, no refetch); Input Tile Sharing: the
   crossbars of one row block share one register and one fetch (K input words per MVM, not
-  one per crossbar), for dense layers too. Intra-layer pipeline: the b/D sequences run
+  one per crossbar), for dense layers too; outputs are counted as plain counts them (each
+  crossbar's partial sums, one word per logical column per read sequence). Intra-layer pipeline: the b/D sequences run
   back to back through the same ADCs (S + (T*b/D - 1)*max(S, c) + c conversion cycles, the
   tile's own read schedule stretched), with ``pipeline=False`` b/D whole MVMs one after another.
 """
@@ -61,8 +62,8 @@ def layer_counts(design: Design, k_in: int, n_cols: int, nz: torch.Tensor, mvms:
         ev["input_register"] += T * rows * mvms * reads
         if not shared:
             ev["edram_bits"] += (rows + logical) * word_bits(d) * mvms
-    if shared:  # K inputs once per MVM, each output once
-        ev["edram_bits"] = (k_in + n_cols * reads) * word_bits(d) * mvms
+    if shared:  # K inputs once per MVM; outputs as plain counts them: each crossbar's partial sums
+        ev["edram_bits"] = (k_in + n_rb * n_cols * reads) * word_bits(d) * mvms
     ev["bus_bits"] = ev["edram_bits"]
     n = d.pe.crossbars
     per_mvm = 0

@@ -44,6 +44,14 @@ class Technology:
         (conservative; a TinyADC crossbar may need only 2 or 3 bits)."""
         return self.by_bits(section, entry, max(int(bits), min(self.values[section][entry])))
 
+    def adc_conversion_pj(self, bits: int) -> float:
+        """Energy of one conversion (pJ) of a ``bits``-bit ADC (:meth:`by_bits_floor`)."""
+        return self.by_bits_floor("events", "adc_conversion_pj", bits)
+
+    def adc_area_um2(self, bits: int) -> float:
+        """Area (um2) of one ``bits``-bit ADC (:meth:`by_bits_floor`)."""
+        return self.by_bits_floor("area_um2", "adc", bits)
+
     def by_bits(self, section: str, entry: str, bits: int) -> float:
         """An ADC entry at ``bits`` bits; between tabulated points, log-linear interpolation;
         outside them, an error naming the range."""

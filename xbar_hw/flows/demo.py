@@ -103,7 +103,13 @@ def demo_prune(model: nn.Module, design: Design, data: Dataset, out: Path, *, ep
     :data:`PRUNE_BITS_BELOW` bits below the design's (``out``/pruned.safetensors), mapped
     with each crossbar's own bits; its mapped accuracy and the tile's ADC power and area
     against the design's (``out``/tinyadc.json)."""
-    bits = max(min_prunable_bits(design), design.adc.bits - PRUNE_BITS_BELOW)
+    lowest = min_prunable_bits(design)
+    if lowest > design.adc.bits:  # e.g. one 8-bit DAC read of 7-bit cells: 15 bits at least
+        why = (f"no pruning makes this design's {design.adc.bits}-bit ADCs lossless: one cell of a column's largest "
+               f"weight with {design.inputs.dac_bits}-bit digits needs {lowest} bits")
+        say(f"[4/8] TinyADC: skipped ({why})")
+        return {"skipped": why, "design_adc_bits": design.adc.bits, "min_prunable_bits": lowest}
+    bits = max(lowest, design.adc.bits - PRUNE_BITS_BELOW)
     epochs = max(1, min(epochs, PRUNE_EPOCHS_MAX))
     say(f"[4/8] TinyADC: prune for lossless {bits}-bit ADCs (design: {design.adc.bits}), {epochs} epoch(s) of retraining")
     pruned = copy.deepcopy(model)

@@ -78,24 +78,46 @@ def chip_accuracies(mapped: nn.Module, program: Program, design: Design, chips: 
     ``design`` (chip i: fault map, variation and noise seeds from (nonideal.seed, i));
     ``cache`` keeps what chips of one Program share (IR-drop solves). The network is left
     without a chip."""
+    return chip_runs(mapped, program, design, chips, x, y, progress=progress, cache=cache)[0]
+
+
+def chip_runs(mapped: nn.Module, program: Program, design: Design, chips: int, x: torch.Tensor, y: torch.Tensor, *,
+              progress: bool = True, cache: dict | None = None) -> tuple[list[float], list[dict]]:
+    """:func:`chip_accuracies`, and each chip's fault-table overflow ({layer: {crossbar:
+    faulty weights past the design's table depth, uncorrected}})."""
     cache = {} if cache is None else cache
-    accs = [accuracy(attach_chip(mapped, Chip(program, design, i, cache)), x, y, progress=progress, desc=f"chip {i}")
-            for i in range(chips)]
+    accs, overflow = [], []
+    for i in range(chips):
+        chip = Chip(program, design, i, cache)
+        accs.append(accuracy(attach_chip(mapped, chip), x, y, progress=progress, desc=f"chip {i}"))
+        overflow.append(chip.fault_overflow())
     attach_chip(mapped, None)
-    return accs
+    return accs, overflow
+
+
+def refuse_reboc_chips(program: Program) -> None:
+    """One line for chips of a ReBoc-mapped Program: a chip's faults, noise and IR drop sit
+    on cells, and the chip model places them on the plain layout's cells."""
+    if program.design.mapping.kind == "reboc":
+        raise XbarError("--chips / nonideal: got a Program mapped with mapping.kind = reboc; allowed: chips of a "
+                        "Program mapped with mapping.kind = plain (ReBoc's cell layout has no chip model yet)")
 
 
 def evaluate_chips(program: Program, data: Dataset, design: Design, chips: int, *, progress: bool = True,
                    limit: int | None = None, cache: dict | None = None, task: str | None = None) -> dict:
     """Accuracy on ``chips`` chip instances of ``design`` (its device and nonideal blocks)
     with ``task`` of ``program`` active (None: the base task): each chip's, their mean and
-    sample standard deviation, the nonideal block and the read frequency (Hz)."""
+    sample standard deviation, the nonideal block and the read frequency (Hz); the depth
+    of each crossbar's fault table and, per chip, the faulty weights that overflow it
+    ({layer: {crossbar: weights}}, uncorrected; empty when every table holds its faults)."""
+    refuse_reboc_chips(program)
     x, y = eval_subset(data, limit)
     view, mapped = task_network(program, task)
-    accs = chip_accuracies(mapped, view, design, chips, x, y, progress=progress, cache=cache)
+    accs, overflow = chip_runs(mapped, view, design, chips, x, y, progress=progress, cache=cache)
     return {"chips": chips, "chip_accs": accs, "chip_acc_mean": statistics.fmean(accs),
             "chip_acc_std": statistics.stdev(accs) if chips > 1 else 0.0, "nonideal": asdict(design.nonideal),
-            "read_frequency": design.device.read_frequency}
+            "read_frequency": design.device.read_frequency, "fault_table_entries": design.fault_table_entries,
+            "fault_overflow": overflow}
 
 
 def evaluate_with_chips(program: Program, data: Dataset, model: nn.Module | None = None, *,
@@ -108,6 +130,8 @@ def evaluate_with_chips(program: Program, data: Dataset, model: nn.Module | None
     n = chips if chips is not None else 1
     if n < 1:
         raise XbarError(f"--chips: got {n}; allowed: an integer >= 1")
+    if chips is not None or chip_design.nonideal.any:
+        refuse_reboc_chips(program)
     result = evaluate(program, data, model, progress=progress, limit=limit)
     if chips is not None or chip_design.nonideal.any:
         result.update(evaluate_chips(program, data, chip_design, n, progress=progress, limit=limit))

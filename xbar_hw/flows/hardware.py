@@ -30,7 +30,8 @@ def generate_rtl(design: Design, output, *, with_stats: bool = False, with_lint:
     with atomic_dir(output) as tmp:  # the files appear together, or not at all
         paths = generate(design, tmp)
         doc = {"design": design.name, "top": top_name(design),
-               "files": {k: str(Path(output) / v.name) for k, v in paths.items()}, "cycles_per_mvm": cycles_per_mvm(design)}
+               "files": {k: str(Path(output) / v.name) for k, v in paths.items()}, "cycles_per_mvm": cycles_per_mvm(design),
+               "fault_table_entries": design.fault_table_entries}
         if with_stats:
             doc["stats"] = stats(design)
         if with_lint:

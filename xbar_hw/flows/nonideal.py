@@ -1,6 +1,6 @@
 """A design with non-ideal overrides applied: what ``--sa0``, ``--r-wire``, ``--noise`` ...
-of ``xbar-hw evaluate`` and ``xbar-hw nia`` do to the design's ``nonideal`` and ``device``
-blocks."""
+of ``xbar-hw evaluate`` and ``xbar-hw nia`` do to the design's ``nonideal``, ``device`` and
+``corrector`` blocks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ def with_nonideal(design: Design, *, sa0: float | None = None, sa1: float | None
                   sa0_state: str | None = None, fault_map: str | None = None, saf_correction: bool = True,
                   ir_drop: bool = False, r_wire: float | None = None, thermal: bool = False, shot: bool = False,
                   rtn: bool = False, noise: bool = False, variation: float | None = None,
-                  chip_seed: int | None = None, read_frequency: float | None = None) -> Design:
+                  chip_seed: int | None = None, read_frequency: float | None = None,
+                  fault_entries: int | str | None = None) -> Design:
     """``design`` with the given overrides (validated; unchanged when none is given).
 
     ``sa0``/``sa1``: stuck-at rates in [0, 1] (one given: the other is 0); ``sa0_state``:
@@ -20,7 +21,9 @@ def with_nonideal(design: Design, *, sa0: float | None = None, sa1: float | None
     drop exactly; ``r_wire``: wire resistance per segment on rows and columns, ohms (implies
     ``ir_drop``); ``thermal``/``shot``/``rtn``: read noise sources (``noise``: all three);
     ``variation``: programming variation, sigma in level steps; ``chip_seed``: seed of the
-    chip instances and the read noise; ``read_frequency``: Hz (the noise bandwidth).
+    chip instances and the read noise; ``read_frequency``: Hz (the noise bandwidth);
+    ``fault_entries``: the depth of each crossbar's fault table (``corrector.entries``:
+    "auto" or an integer).
     """
     ni: dict = {}
     dev: dict = {}
@@ -45,5 +48,6 @@ def with_nonideal(design: Design, *, sa0: float | None = None, sa1: float | None
         ni["seed"] = chip_seed
     if read_frequency is not None:
         dev["read_frequency"] = read_frequency
-    blocks = {k: v for k, v in (("nonideal", ni), ("device", dev)) if v}
+    corrector = {} if fault_entries is None else {"entries": fault_entries}
+    blocks = {k: v for k, v in (("nonideal", ni), ("device", dev), ("corrector", corrector)) if v}
     return design.replace(**blocks) if blocks else design

@@ -20,12 +20,14 @@ retraining from a trained model it recovers the accuracy (docs/tinyadc.md).
 
 Batch-norm: a BatchNorm that the mapper folds into a conv scales each output channel by
 one factor, which changes neither the per-channel quantization nor the projection
-(except for ties of rounding at exactly .5); :func:`prune_model` maps the result and
-reports each layer's lossless bits, so any such case shows.
+(except for ties of rounding at exactly .5); :func:`prune_model` reports each layer's
+lossless bits from the weights with BatchNorm folded as the mapper folds them, so any such
+case shows.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 
 import torch
@@ -36,9 +38,11 @@ from ..core.adcbits import column_budget, column_keep, lossless_adc_bits, min_pr
 from ..core.design import Design
 from ..core.errors import XbarError
 from ..core.mapping import map_layer
+from ..workload.circulant import circulant_blocks
 from ..workload.data import Dataset
 from ..workload.models import load_model, save_model
 from ..workload.train import accuracy, default_device
+from ..xbar.convert import fold_batchnorm, quantize_weights
 from .workloads import data_made_on
 
 
@@ -49,11 +53,7 @@ def mapped_modules(model: nn.Module) -> dict[str, nn.Module]:
 
 def integer_weights(m: nn.Module, design: Design) -> torch.Tensor:
     """The layer's weights as the mapper quantizes them: int64 W[K, N] (K in unfold order)."""
-    w = m.weight.detach().to(torch.float64)
-    w2 = w.reshape(w.shape[0], -1).t()
-    wmax = design.weight_max
-    scale = (w2.abs().amax(0) / wmax).clamp(min=1e-12)
-    return torch.clamp(torch.round(w2 / scale), -wmax, wmax).to(torch.int64)
+    return quantize_weights(m, design)[0]
 
 
 def tinyadc_mask(m: nn.Module, bits: int, design: Design) -> torch.Tensor:
@@ -75,7 +75,9 @@ def magnitude_mask(m: nn.Module, sparsity: float) -> torch.Tensor:
 def layer_bits(model: nn.Module, design: Design, bits: int, per_layer: str | None = None,
                keep_mass: float = 0.5) -> dict[str, int]:
     """Target ADC bits per layer. Each layer gets ``bits``, or fewer where its unpruned
-    levels are already lossless with fewer (it is then not pruned). ``per_layer="auto"``:
+    levels are already lossless with fewer (it is then not pruned; its target is at least
+    :func:`~xbar_hw.core.adcbits.min_prunable_bits`, the fewest a projection can keep while
+    retraining moves its weights). ``per_layer="auto"``:
     a layer whose projection to ``bits`` would keep less than ``keep_mass`` of its weights'
     L1 mass gets the fewest bits (up to ``adc.bits``) that keep at least that much."""
     column_budget(bits, design)  # raises for bits that no pruning reaches
@@ -84,17 +86,29 @@ def layer_bits(model: nn.Module, design: Design, bits: int, per_layer: str | Non
                         f"and at least {min_prunable_bits(design)}")
     if per_layer not in (None, "auto"):
         raise XbarError(f"--per-layer: got {per_layer!r}; allowed: auto")
+    refuse_circulant(model)
+    lowest = min_prunable_bits(design)
     out = {}
     for name, m in mapped_modules(model).items():
         w_int = integer_weights(m, design)
         need = int(lossless_adc_bits(map_layer(w_int, design), design).max())
-        b = min(bits, need)
+        b = max(min(bits, need), lowest)  # a layer lossless with fewer bits is kept there, not pruned
         if per_layer == "auto":
             mass = float(w_int.abs().sum())
             while b < min(need, design.adc.bits) and float((w_int * column_keep(w_int, b, design)).abs().sum()) < keep_mass * mass:
                 b += 1
         out[name] = b
     return out
+
+
+def refuse_circulant(model: nn.Module) -> None:
+    """One line for a model with block-circulant layers: the projection works on dense
+    weights (pruning a circulant block's vector would change b weights at once)."""
+    blocks = circulant_blocks(model)
+    if blocks:
+        name, b = next(iter(blocks.items()))
+        raise XbarError(f"prune: layer {name} is block-circulant (b = {b}); allowed: a model without block-circulant "
+                        "layers (train it without --circulant)")
 
 
 @torch.no_grad()
@@ -164,8 +178,11 @@ def prune_model(model: nn.Module, design: Design, data: Dataset, bits: int, *, p
 
     times = retrain(model, data, project, epochs=epochs, seed=seed, lr=lr, device=device, every=every)
     model.cpu()
-    reached = {n: int(lossless_adc_bits(map_layer(integer_weights(m, design), design), design).max())
-               for n, m in modules.items()}
+    # the bits reached as the mapper will see the layers: BatchNorm folded first (in float32,
+    # which may flip a rounding tie; such a layer shows here above its target)
+    folded = mapped_modules(fold_batchnorm(copy.deepcopy(model)))
+    reached = {n: int(lossless_adc_bits(map_layer(integer_weights(folded[n], design), design), design).max())
+               for n in modules}
     return {"adc_bits": bits, "per_layer": per_layer, "target_bits": targets, "lossless_bits": reached,
             "sparsity": sparsity(model), "test_acc": accuracy(model, data.x_test, data.y_test),
             "epochs": epochs, "lr": lr, "seed": seed, "epoch_seconds": times}

@@ -23,6 +23,7 @@ from ..core.design import Design
 from .array import CrossbarArray
 from .macro import PLUSARG, design_ident, macro_name, macro_parameters, macro_verilog
 from .pe import PeTile
+from .reboc import RebocPe, SliceRotator
 from .streams import ConfigTarget
 
 
@@ -53,7 +54,18 @@ def component_kind(module: str, top: str) -> str:
     return re.sub(r"\d+$", "", re.sub(r"^xbar\d+_", "", module.split(".")[-1]))
 
 
-def port_map(top: PeTile) -> dict:
+def rotator_name(design: Design, block: int) -> str:
+    """Top module name of ReBoc's input register for ``block``: ``xbar_rotator_<design>_b<block>``."""
+    return f"xbar_rotator_{design_ident(design)}_b{block}"
+
+
+def reboc_pe_name(design: Design, block: int, reads: int, row_blocks: int) -> str:
+    """Top module name of the ReBoc PE (:class:`~.reboc.RebocPe`):
+    ``xbar_reboc_pe_<design>_b<block>_r<reads>_rb<row_blocks>``."""
+    return f"xbar_reboc_pe_{design_ident(design)}_b{block}_r{reads}_rb{row_blocks}"
+
+
+def port_map(top: wiring.Component) -> dict:
     """Verilog port name -> direction, width, signedness or layout (nested ports joined by ``__``)."""
     ports = {"clk": {"direction": "input", "width": 1, "signed": False},
              "rst": {"direction": "input", "width": 1, "signed": False}}
@@ -104,7 +116,9 @@ positions 0.. take group[n] = n // n_rb; every crossbar of row block rb gets tha
 
 Fault entry (data of FAULT_ENTRY): row (bits 0..{p.row_bits - 1}), logical column
 (next {p.lcol_bits} bits), delta = w - w_stored (next {p.delta_bits} bits, two's complement); table
-depth {p.fault_entries} per crossbar; entries 0 .. count-1 are applied, one per compute cycle.
+depth {p.fault_entries} per crossbar (the design's `corrector.entries`); entries 0 .. count-1 are
+applied, one per compute cycle. A crossbar with more faulty weights than the depth loads its
+first {p.fault_entries} (row-major); the others are not corrected, as the golden model assumes.
 
 ## Timing
 
@@ -213,6 +227,45 @@ def generate(design: Design, out_dir, fault_entries: int | None = None, adc_bits
     return paths
 
 
+def generate_rotator(design: Design, block: int, out_dir) -> dict:
+    """Write the Verilog of ReBoc's input register (:class:`~.reboc.SliceRotator`) for
+    ``block`` and its port map under ``out_dir``: ``<top>.v`` (deterministic) and
+    ``<top>.ports.json``; return {"top", "verilog", "ports"}. A bad block size raises the
+    rotator's one-line XbarError before anything is written."""
+    top = SliceRotator(design, block)
+    name = rotator_name(design, block)
+    text = verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"top": name, "verilog": out / f"{name}.v", "ports": out / f"{name}.ports.json"}
+    paths["verilog"].write_text(text, encoding="utf-8")
+    doc = {"top": name, "design": design.name, "block": block, "clock": "clk", "reset": "rst",
+           "ports": port_map(top)}
+    paths["ports"].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return paths
+
+
+def generate_reboc_pe(design: Design, block: int, reads: int, row_blocks: int, out_dir) -> dict:
+    """Write the Verilog of the ReBoc PE (:class:`~.reboc.RebocPe`: the PE tile behind
+    ``row_blocks`` rotating input registers, ``reads`` = b/D read sequences per MVM), the
+    crossbar macro's model and the port map (the PE tile's ports) under ``out_dir``; return
+    {"top", "verilog", "macro", "ports"}. Bad parameters: one line, nothing written."""
+    top = RebocPe(design, block, reads, row_blocks)
+    name = reboc_pe_name(design, block, reads, row_blocks)
+    text = verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"top": name, "verilog": out / f"{name}.v", "macro": out / f"{macro_name(design)}.v",
+             "ports": out / f"{name}.ports.json"}
+    paths["verilog"].write_text(text, encoding="utf-8")
+    paths["macro"].write_text(macro_verilog(design), encoding="utf-8")
+    doc = {"top": name, "design": design.name, "block": block, "reads": reads, "row_blocks": row_blocks,
+           "clock": "clk", "reset": "rst",
+           "params": dict(vars(top.params)), "ports": port_map(top)}
+    paths["ports"].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return paths
+
+
 def stats(design: Design, fault_entries: int | None = None, adc_bits: list[int] | None = None) -> dict:
     """Word-level cell counts of the PE tile per component, from Amaranth's builtin Yosys
     (RTLIL cells such as $add, $mux, $dff after ``proc; opt -fast; wreduce; opt_clean``:
@@ -220,11 +273,12 @@ def stats(design: Design, fault_entries: int | None = None, adc_bits: list[int] 
 
     ``adc_bits``: each crossbar slot's ADC bits (:class:`~xbar_hw.rtl.pe.PeTile`; TinyADC).
     "out_bits" sums the output widths of a module's cells (Y_WIDTH, or WIDTH for flip-flops):
-    a word-level measure of its datapath's width.
+    a word-level measure of its datapath's width. "mem_bits" sums width * size of its memories
+    (the netlist's "memories": a few port cells however deep; the SAF corrector's fault table is one).
 
-    Returns {"modules": {hierarchical name: {"cells", "ff_bits", "out_bits", "types", "behavioural"}},
-    "components": {kind: {"instances", "cells", "ff_bits", "behavioural"}}, "total":
-    {"cells", "ff_bits"}}; kinds: array, adc, sched, shift_add, saf, mask, control (the
+    Returns {"modules": {hierarchical name: {"cells", "ff_bits", "out_bits", "mem_bits", "types",
+    "behavioural"}}, "components": {kind: {"instances", "cells", "ff_bits", "mem_bits",
+    "behavioural"}}, "total": {"cells", "ff_bits", "mem_bits"}}; kinds: array, adc, sched, shift_add, saf, mask, control (the
     tile's FSM, input registers, output sum). The crossbar arrays are black-box instances
     of the macro (0 cells, "behavioural"); "total" leaves them out.
     """
@@ -240,7 +294,7 @@ def stats(design: Design, fault_entries: int | None = None, adc_bits: list[int] 
     modules, components = {}, {}
     for mod_name, mod in sorted(netlist["modules"].items()):
         types: dict[str, int] = {}
-        ff_bits = out_bits = 0
+        ff_bits = out_bits = mem_bits = 0
         for cell in mod["cells"].values():
             if not cell["type"].startswith("$"):
                 continue  # an instance of a submodule: counted in its own module
@@ -250,17 +304,21 @@ def stats(design: Design, fault_entries: int | None = None, adc_bits: list[int] 
             if cell["type"] in ("$dff", "$sdff", "$adff", "$dffe", "$sdffe", "$sdffce"):
                 width = cell["parameters"]["WIDTH"]  # Yosys JSON: a binary string, or an int with -compat-int
                 ff_bits += int(width, 2) if isinstance(width, str) else int(width)
+        for mem in mod.get("memories", {}).values():  # Yosys JSON: width and size as decimal strings
+            mem_bits += int(mem["width"]) * int(mem["size"])
         kind = component_kind(mod_name, name)
         behavioural = kind == "array" and CrossbarArray.BEHAVIOURAL
         cells = sum(types.values())
-        modules[mod_name] = {"cells": cells, "ff_bits": ff_bits, "out_bits": out_bits,
+        modules[mod_name] = {"cells": cells, "ff_bits": ff_bits, "out_bits": out_bits, "mem_bits": mem_bits,
                              "types": dict(sorted(types.items())), "behavioural": behavioural}
-        comp = components.setdefault(kind, {"instances": 0, "cells": 0, "ff_bits": 0, "out_bits": 0,
+        comp = components.setdefault(kind, {"instances": 0, "cells": 0, "ff_bits": 0, "out_bits": 0, "mem_bits": 0,
                                             "behavioural": behavioural})
         comp["instances"] += 1
         comp["cells"] += cells
         comp["ff_bits"] += ff_bits
         comp["out_bits"] += out_bits
+        comp["mem_bits"] += mem_bits
     synth = [c for c in components.values() if not c["behavioural"]]
     return {"modules": modules, "components": components,
-            "total": {"cells": sum(c["cells"] for c in synth), "ff_bits": sum(c["ff_bits"] for c in synth)}}
+            "total": {"cells": sum(c["cells"] for c in synth), "ff_bits": sum(c["ff_bits"] for c in synth),
+                      "mem_bits": sum(c["mem_bits"] for c in synth)}}

@@ -122,8 +122,10 @@ class RtlParams:
 def rtl_params(design: Design, fault_entries: int | None = None) -> RtlParams:
     """Derive the PE tile's widths from ``design``.
 
-    ``fault_entries``: depth of each crossbar's fault table; None gives R * L, one entry
-    per weight, so that no fault map can overflow it.
+    ``fault_entries``: depth of each crossbar's fault table; None gives the design's
+    (``design.fault_table_entries``: ``corrector.entries``, by default mean + 6 sigma of
+    the faulty weights per crossbar at the design's SAF rates). R * L, one entry per
+    weight, is the most: no fault map overflows it.
     """
     check_buildable(design)
     d = design
@@ -131,7 +133,7 @@ def rtl_params(design: Design, fault_entries: int | None = None) -> RtlParams:
     b_c, v, T, b_x, b_a = d.crossbar.cell_bits, d.inputs.dac_bits, d.read_cycles, d.inputs.bits, d.adc.bits
     A, n = d.adc.per_crossbar, d.pe.crossbars
     if fault_entries is None:
-        fault_entries = R * L
+        fault_entries = d.fault_table_entries
     if isinstance(fault_entries, bool) or not isinstance(fault_entries, int) or not 1 <= fault_entries <= R * L:
         raise field_error("fault_entries", fault_entries, f"an integer in [1, {R * L}] (crossbar.rows * logical columns)")
 

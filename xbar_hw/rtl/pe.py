@@ -134,7 +134,8 @@ class PeTile(wiring.Component):
       changes      Out [N] x 32: cell writes that changed a level, per crossbar
       conversions  Out 32: ADC conversions since reset (all crossbars)
 
-    ``fault_entries``: depth of each crossbar's fault table (default R * L: any fault map fits).
+    ``fault_entries``: depth of each crossbar's fault table (default: the design's,
+    ``design.fault_table_entries``; faults past it go uncorrected, as in the golden model).
     ``adc_bits``: the ADC bits of each crossbar slot (TinyADC: the Program's per-crossbar
     bits; default: every slot at ``adc.bits``); a slot's ADCs clip at 2^bits - 1 and their
     codes are that many bits wide (zero-extended into the shift-add).

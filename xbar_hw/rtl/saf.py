@@ -50,7 +50,7 @@ class SafCorrector(wiring.Component):
         self.params = p = component_params(self, design, fault_entries)
         super().__init__({
             "entry_we": In(1),
-            "entry_index": In(range(p.fault_entries)),
+            "entry_index": In(max(1, (p.fault_entries - 1).bit_length())),  # 1 bit at least: no 0-bit port
             "entry": In(fault_entry_layout(p)),
             "count_we": In(1),
             "count_data": In(p.fault_count_bits),
@@ -65,16 +65,25 @@ class SafCorrector(wiring.Component):
     def elaborate(self, platform):
         p = self.params
         m = Module()
-        m.submodules.table = table = memory.Memory(shape=fault_entry_layout(p), depth=p.fault_entries, init=[])
-        wp = table.write_port()
-        rp = table.read_port(domain="comb")
-        m.d.comb += [wp.addr.eq(self.entry_index), wp.data.eq(self.entry), wp.en.eq(self.entry_we & (self.entry_index < p.fault_entries))]
+        write = self.entry_we & (self.entry_index < p.fault_entries)
+        if p.fault_entries == 1:
+            # a one-entry table is a register (a memory of depth 1 has a 0-bit address)
+            entry = Signal(fault_entry_layout(p))
+            with m.If(write):
+                m.d.sync += entry.eq(self.entry)
+        else:
+            m.submodules.table = table = memory.Memory(shape=fault_entry_layout(p), depth=p.fault_entries, init=[])
+            wp = table.write_port()
+            rp = table.read_port(domain="comb")
+            m.d.comb += [wp.addr.eq(self.entry_index), wp.data.eq(self.entry), wp.en.eq(write), rp.addr.eq(self.step)]
+            entry = rp.data
         with m.If(self.count_we):
-            # more entries than the table holds would replay stale ones: clamp
-            m.d.sync += self.count.eq(Mux(self.count_data > p.fault_entries, p.fault_entries, self.count_data))
+            if (1 << p.fault_count_bits) - 1 > p.fault_entries:
+                # more entries than the table holds would replay stale ones: clamp
+                m.d.sync += self.count.eq(Mux(self.count_data > p.fault_entries, p.fault_entries, self.count_data))
+            else:  # count_data cannot exceed the depth (a depth of 2^k - 1 entries)
+                m.d.sync += self.count.eq(self.count_data)
 
-        m.d.comb += rp.addr.eq(self.step)
-        entry = rp.data
         term = Signal(signed(p.corr_bits))
         # an entry outside the crossbar (row >= R or col >= L) corrects nothing
         x_row = Mux(entry.row < p.rows, Array(self.x_u[r] for r in range(p.rows))[entry.row], 0)

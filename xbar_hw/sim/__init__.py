@@ -11,7 +11,11 @@ torch golden model.
 - :mod:`.compare`: beats, cycles, counters, reset and monitors against what is expected;
   the golden model against the mapped layer; what a load covers;
 - :mod:`.runner`: Verilog into a build folder, the simulator build and run (cocotb_tools.runner);
+- :mod:`.reboc`: ReBoc's rotating input register against the golden model's input order;
+- :mod:`.reboc_pe`: a ReBoc-mapped layer on the ReBoc PE (the tile behind the rotators),
+  bit for bit, with its cycles;
 - :mod:`.xbar_pe_tb`: the PE tile's cocotb testbench (runs inside the simulator);
+- :mod:`.xbar_reboc_tb`: the rotator's cocotb testbench;
 - :mod:`.xbar_streams`: valid/ready stream drivers and monitors on one stream base class;
 - :mod:`.xbar_layout`: payload packing from the generated port map;
 - :mod:`.commands`: the ``rtl`` and ``cosim`` subcommands of the CLI.

@@ -153,6 +153,7 @@ def cosim(design, program=None, seed: int = 0, task: str | None = None, layer: s
         "beats": vectors * load.groups,
         **report,
         "groups": load.groups, "gated": load.gated(), "fault_entries": [len(f) for f in load.faults],
+        "fault_table_entries": design.fault_table_entries, "fault_overflow": load.overflow,
         "shifts": load.shifts, "adc_bits": load.adc_bits, "golden_vs_layer": layer_check, "coverage": covered,
         "backpressure": backpressure, "reset_mid": reset_mid, "density": density if program is None else None,
         "prog_beats": len(prog), "cfg_beats": len(cfg), "backdoor": bool(backdoor),

@@ -12,7 +12,9 @@
 
 A stuck cell holds its stuck level (``stored``); the fault table (one entry per weight
 whose stored value differs from the intended one) corrects it when the design's SAF
-correction is on.
+correction is on. A table holds the first ``design.fault_table_entries`` entries (row-major);
+the others overflow it (``TileLoad.overflow``) and go uncorrected, in the RTL and in the
+golden PE alike.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class TileLoad:
     source: dict = field(default_factory=dict)
     stuck: list[tuple[int, int, int, int]] = field(default_factory=list)  # (n, row, col, level)
     adc_bits: list[int] | None = None     # per position: its ADC bits (TinyADC); None: the design's
+    overflow: dict[int, int] = field(default_factory=dict)  # position -> faulty weights past its table
 
     @property
     def vectors(self) -> int:
@@ -64,6 +67,13 @@ def as_design(design) -> Design:
     if isinstance(design, (str, Path)):
         return load_design(design)
     raise XbarError(f"design: got {type(design).__name__}; allowed: an xbar_hw.Design or a design file path")
+
+
+def fit_tables(design: Design, tables: list[list[tuple[int, int, int]]]) -> tuple[list[list], dict[int, int]]:
+    """The fault tables as the tile holds them, each cut at ``design.fault_table_entries``
+    entries, and {position: entries dropped} for the tables that overflow."""
+    depth = design.fault_table_entries
+    return [t[:depth] for t in tables], {n: len(t) - depth for n, t in enumerate(tables) if len(t) > depth}
 
 
 def fault_free_load(design: Design, levels, x: torch.Tensor, shifts=None, codes=None, group=None,
@@ -163,6 +173,7 @@ def random_load(design: Design, seed: int = 0, vectors: int = 16, density: float
     n_codes = 1 << d.mask.bits
     codes = [[(n * L + j + seed) % n_codes for j in range(L)] for n in range(N)]
     stored, faults, stuck = _random_stuck(d, intended, pick)
+    faults, overflow = fit_tables(d, faults)
 
     n_rb = 1 + seed % N
     group = [n // n_rb for n in range(N)]
@@ -176,7 +187,7 @@ def random_load(design: Design, seed: int = 0, vectors: int = 16, density: float
     if vectors >= 4:
         x[2, :, : R // 2] = hi
     return TileLoad(d, N, intended, stored, shifts, codes, faults, group, groups, x,
-                    {"kind": "random", "seed": int(seed), "levels": kinds}, stuck)
+                    {"kind": "random", "seed": int(seed), "levels": kinds}, stuck, overflow=overflow)
 
 
 # --------------------------------------------------------------------------- a Program's layer
@@ -237,7 +248,7 @@ def program_load(design: Design, program, task: str | None = None, layer: str | 
                 stored[xb][r, c] = level
                 stuck.append((xb, r, c, level))
     correct = d.nonideal.saf.correct
-    faults = [fault_entries(intended[n], stored[n], d) if correct else [] for n in range(N)]
+    faults, overflow = fit_tables(d, [fault_entries(intended[n], stored[n], d) if correct else [] for n in range(N)])
     group = [n // n_rb if n < used else n for n in range(N)]
     groups = -(-used // n_rb)
 
@@ -248,5 +259,5 @@ def program_load(design: Design, program, task: str | None = None, layer: str | 
         bits = [int(lp.adc_bits[n]) if n < used else d.adc.bits for n in range(N)]
     load = TileLoad(d, used, intended, stored, shifts, codes, faults, group, groups, x,
                     {"kind": "program", "layer": layer, "task": task, "data": data_name, "pe": int(lp.first_pe),
-                     "crossbars": [0, used], "grid": [n_rb, n_cb]}, stuck, bits)
+                     "crossbars": [0, used], "grid": [n_rb, n_cb]}, stuck, bits, overflow)
     return load, {"module": module, "layer": layer, "x_u": x_u}

@@ -39,7 +39,9 @@ from ..rtl.macro import PLUSARG, macro_name
 SIMS = ("icarus", "verilator")
 SIM_DIR = Path(__file__).resolve().parent
 TB_MODULE = "xbar_pe_tb"
-TB_FILES = ("xbar_pe_tb.py", "xbar_streams.py", "xbar_layout.py")
+#: the cocotb test module of ReBoc's input register (:mod:`.xbar_reboc_tb`)
+REBOC_TB_MODULE = "xbar_reboc_tb"
+TB_FILES = ("xbar_pe_tb.py", "xbar_reboc_tb.py", "xbar_streams.py", "xbar_layout.py")
 TIMESCALE = ("1ns", "1ps")
 #: cocotb 2.1 works with Verilator 5.036 and later (Debian's 5.006 does not)
 VERILATOR_MIN = (5, 36)
@@ -265,14 +267,15 @@ def _run_runner(fn, log: Path, what: str):
 
 def build_simulator(rtl: dict, build_dir: str | Path, sim: str) -> dict:
     """Compile the tile's Verilog and the crossbar macro's model (``rtl["macro"]``: the
-    generated one, or a user's) for ``sim`` under ``<build_dir>/<sim>``, unless that build
+    generated one, or a user's; absent or None for a top without crossbars, such as
+    ReBoc's input register) for ``sim`` under ``<build_dir>/<sim>``, unless that build
     is already there for the same sources. Returns {"dir", "seconds", "cached"}."""
     from cocotb_tools.runner import get_runner
 
     paths = simulator_paths(sim)
     sim_build = Path(build_dir).resolve() / sim
     args = BUILD_ARGS[sim]
-    sources = [Path(rtl["verilog"]), Path(rtl["macro"])]
+    sources = [Path(rtl["verilog"])] + ([Path(rtl["macro"])] if rtl.get("macro") else [])
     makeflags = verilator_makeflags() if sim == "verilator" else None
     stamp = _stamp(sources, sim, args + ([makeflags] if makeflags else []))
     stamp_file = sim_build / "xbar_build.stamp"
@@ -296,12 +299,14 @@ def build_simulator(rtl: dict, build_dir: str | Path, sim: str) -> dict:
 
 
 def run_testbench(rtl: dict, build_dir: str | Path, sim: str, stimulus: dict, seed: int = 0,
-                  cell_images: list[str] | None = None) -> dict:
+                  cell_images: list[str] | None = None, tb_module: str = TB_MODULE) -> dict:
     """Write ``stimulus`` (the testbench's script, see :mod:`.xbar_pe_tb`) to
     ``<build_dir>/run-<sim>/stimulus.json``, run the testbench there, return the parsed
     ``results.json`` with "sim_seconds" (the simulator process, start to end), "build".
     ``cell_images``: the backdoor load, one hex text per crossbar (:func:`xbar_hw.rtl.macro.cell_image`),
-    written to ``run-<sim>/cells/xbar<n>.hex`` and named to the macro model by plusarg."""
+    written to ``run-<sim>/cells/xbar<n>.hex`` and named to the macro model by plusarg.
+    ``tb_module``: the cocotb test module (:data:`TB_MODULE`, the PE tile's; or
+    :data:`REBOC_TB_MODULE`), one of :data:`TB_FILES`."""
     from cocotb_tools.runner import get_runner
 
     built = build_simulator(rtl, build_dir, sim)
@@ -332,7 +337,7 @@ def run_testbench(rtl: dict, build_dir: str | Path, sim: str, stimulus: dict, se
     t0 = time.perf_counter()
     with _sim_environment(paths):
         runner = get_runner(sim)
-        _run_runner(lambda: runner.test(test_module=TB_MODULE, hdl_toplevel=rtl["top"], hdl_toplevel_lang="verilog", build_dir=built["dir"],
+        _run_runner(lambda: runner.test(test_module=tb_module, hdl_toplevel=rtl["top"], hdl_toplevel_lang="verilog", build_dir=built["dir"],
                                         test_dir=run_dir, extra_env=env, results_xml=str(run_dir / "results.xml"),
                                         log_file=log, seed=seed, plusargs=plusargs),
                     log, f"{sim} simulation")

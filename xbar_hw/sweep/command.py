@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -53,12 +54,39 @@ def argv_of(args) -> list[str]:
     return argv
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM unwinds like Ctrl-C, so that Ray is shut down and its folder removed."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+class SigtermAsInterrupt:
+    """While Ray runs, SIGTERM raises KeyboardInterrupt, the one exception Ray's waits let
+    through cleanly (any other raised in its signal check comes out as a SystemError), and
+    notes that it came; :func:`run` hands it on to the caller's own handler once Ray is
+    shut down."""
+
+    def __init__(self) -> None:
+        self.came = False
+
+    def __call__(self, signum, frame) -> None:
+        self.came = True
+        raise KeyboardInterrupt
 
 
 def run(args) -> int:
+    """The sweep command. SIGTERM unwinds like Ctrl-C (Ray shut down, its folder removed),
+    then is delivered again to the handler that was there before (the ``xbar-hw``
+    launcher's, or ``python -m xbar_hw.sweep``'s), which ends the command in one line."""
+    handler = SigtermAsInterrupt()
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        return run_sweep_command(args)
+    except KeyboardInterrupt:
+        if not handler.came:
+            raise
+        signal.signal(signal.SIGTERM, previous)
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise  # only where the previous handler let the signal pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_sweep_command(args) -> int:
     sweep = load_sweep(args.sweep)
     out = Path(args.output)
     if args.workers is not None and not 1 <= args.workers <= 1024:
@@ -79,7 +107,6 @@ def run(args) -> int:
     elif not netns.inside():
         return netns.run_inside(argv_of(args))
     else:
-        stop_on_sigterm()
         netns.enter()
     opts = Options(out, args.address, args.workers, args.resume, args.quiet, args.connect_timeout)
     summary = run_sweep(sweep, opts)

@@ -18,8 +18,10 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +34,7 @@ from ..core.io import atomic_path
 from ..workload.resolve import resolve_data
 from . import work
 from .blobs import dataset_to_bytes, metadata
+from .netns import RAY_DIR
 from .spec import Point, Sweep, digest
 from .table import Table
 
@@ -83,9 +86,11 @@ def ray_session(opts: Options):
         raise XbarError("sweep: Ray is not installed; allowed: pip install 'ray==2.60.0' (scripts/setup.sh does)") from None
 
     tmp = None
+    on_sigterm = signal.getsignal(signal.SIGTERM)  # the sweep's (see .command)
     try:
         if opts.address is None:
-            tmp = tempfile.mkdtemp(prefix="xbar-ray-")
+            given = os.environ.get(RAY_DIR)  # made by the process that re-executed this one, removed there
+            tmp = given if given and os.path.isdir(given) else tempfile.mkdtemp(prefix="xbar-ray-")
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # nothing outside the namespace can connect
             os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
             ray.init(num_cpus=opts.workers or default_workers(), include_dashboard=False, _temp_dir=tmp,
@@ -97,6 +102,11 @@ def ray_session(opts: Options):
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise XbarError(f"--address: could not join the Ray cluster at {opts.address} "
                                 f"({first_line(exc)}); allowed: a running Ray cluster") from None
+        if threading.current_thread() is threading.main_thread():
+            # a head node's ray.init takes SIGTERM over (it kills the node and exits with
+            # status 1, no unwinding); the sweep's own handler unwinds through the finally
+            # below, which shuts Ray down as Ctrl-C does
+            signal.signal(signal.SIGTERM, on_sigterm if on_sigterm is not None else signal.SIG_DFL)
         yield ray
     finally:
         if ray.is_initialized():

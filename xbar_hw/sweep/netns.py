@@ -21,12 +21,18 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from ..core.errors import XbarError
 
 #: set in the re-executed driver: it runs inside its own network namespace
 MARKER = "XBAR_SWEEP_NETNS"
+#: the local Ray cluster's temporary folder, made (and removed, whatever happened inside)
+#: by the process that re-executes the driver
+RAY_DIR = "XBAR_SWEEP_RAY_DIR"
+#: the driver's own exit statuses: done, a user error, Ctrl-C, SIGTERM
+OWN_STATUSES = (0, 2, 130, 128 + signal.SIGTERM)
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 PR_SET_PDEATHSIG = 1
 HOW_TO = ("allowed: root, or a kernel that allows unprivileged user namespaces "
@@ -77,21 +83,46 @@ def package_root() -> str:
 
 
 def run_inside(argv: list[str], module: str = "xbar_hw.sweep") -> int:
-    """Run ``python -m module *argv`` in a new network namespace; its exit status."""
+    """Run ``python -m module *argv`` in a new network namespace; its exit status.
+
+    The local cluster's temporary folder is made here and removed here, so that it goes
+    even when the driver ends without unwinding. A driver that ends in a status of its own
+    has said why; any other status (Ray's core ends the driver with status 1, and no
+    Python unwinding, when its node's processes are killed from outside: `ray stop`, the
+    OOM killer) gets the one line here."""
     cmd = unshare_command()
     env = dict(os.environ)
     env[MARKER] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root(), env.get("PYTHONPATH")) if p)
     env["XBAR_SWEEP_PARENT"] = str(os.getpid())
-    proc = subprocess.Popen([*cmd, sys.executable, "-m", module, *argv], env=env)
+    ray_dir = tempfile.mkdtemp(prefix="xbar-ray-")
+    env[RAY_DIR] = ray_dir
     try:
-        return proc.wait()
-    except KeyboardInterrupt:  # Ctrl-C reached the child too: let it shut its Ray down
+        proc = subprocess.Popen([*cmd, sys.executable, "-m", module, *argv], env=env)
+        # SIGTERM here goes on to the child, which shuts its Ray down and says so
+        previous = signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
         try:
-            return proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            return proc.wait()
+            status = proc.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached the child too: let it shut its Ray down and say so
+            status = wait_or_kill(proc)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    finally:
+        shutil.rmtree(ray_dir, ignore_errors=True)
+    if status not in OWN_STATUSES:
+        print(f"error: sweep: the local Ray cluster stopped under the sweep (driver exit status {status}; "
+              "Ray's processes killed from outside: `ray stop`, the OOM killer?); the rows finished so far are in "
+              "the table: finish the sweep with --resume", file=sys.stderr)
+    return status
+
+
+def wait_or_kill(proc: subprocess.Popen, timeout: float = 60.0) -> int:
+    """The exit status of ``proc``, killed if it has not ended within ``timeout`` seconds."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
 
 
 def enter() -> None:

@@ -56,15 +56,25 @@ def check_block(name: str, k_in: int, n_out: int, b: int) -> None:
                         f"does not divide it; allowed: a block size >= 2 dividing both")
 
 
+def initial_vectors(k_in: int, n_out: int, block: int, init: bool) -> torch.Tensor:
+    """The block vectors [K/b, N/b, b] of a new layer: uniform in +-1/sqrt(K) from torch's
+    global generator (as nn.Linear), or zeros without a draw (``init=False``: the caller
+    sets them, and the generator's state stays as it was)."""
+    v = torch.zeros(k_in // block, n_out // block, block)
+    if init:
+        bound = 1.0 / math.sqrt(k_in)
+        v.uniform_(-bound, bound)
+    return v
+
+
 class CirculantLinear(nn.Module):
     """A Linear layer whose W[K = in_features, N = out_features] is block-circulant."""
 
-    def __init__(self, in_features: int, out_features: int, block: int, bias: bool = True):
+    def __init__(self, in_features: int, out_features: int, block: int, bias: bool = True, init: bool = True):
         super().__init__()
         check_block("linear", in_features, out_features, block)
         self.in_features, self.out_features, self.block = in_features, out_features, block
-        bound = 1.0 / math.sqrt(in_features)
-        self.vectors = nn.Parameter(torch.empty(in_features // block, out_features // block, block).uniform_(-bound, bound))
+        self.vectors = nn.Parameter(initial_vectors(in_features, out_features, block, init))
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
 
     def matrix(self) -> torch.Tensor:
@@ -85,7 +95,7 @@ class CirculantConv2d(nn.Module):
     block-circulant (K in the mapper's (c_in, kh, kw) order)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, block: int, stride=1, padding=0,
-                 dilation=1, bias: bool = True):
+                 dilation=1, bias: bool = True, init: bool = True):
         super().__init__()
         pair = (lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v))
         self.in_channels, self.out_channels, self.block = in_channels, out_channels, block
@@ -93,8 +103,7 @@ class CirculantConv2d(nn.Module):
                                                                       pair(dilation))
         k_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
         check_block("conv", k_in, out_channels, block)
-        bound = 1.0 / math.sqrt(k_in)
-        self.vectors = nn.Parameter(torch.empty(k_in // block, out_channels // block, block).uniform_(-bound, bound))
+        self.vectors = nn.Parameter(initial_vectors(k_in, out_channels, block, init))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
 
     def matrix(self) -> torch.Tensor:
@@ -127,9 +136,10 @@ def circulant_from(m: nn.Module, b: int) -> nn.Module:
     K, N = unfolded_shape(m)
     w = m.weight.detach().reshape(N, -1).t()
     if isinstance(m, nn.Linear):
-        out = CirculantLinear(K, N, b, bias=m.bias is not None)
+        out = CirculantLinear(K, N, b, bias=m.bias is not None, init=False)
     else:
-        out = CirculantConv2d(m.in_channels, N, m.kernel_size, b, m.stride, m.padding, m.dilation, m.bias is not None)
+        out = CirculantConv2d(m.in_channels, N, m.kernel_size, b, m.stride, m.padding, m.dilation, m.bias is not None,
+                              init=False)
     with torch.no_grad():
         out.vectors.copy_(project_vectors(w, b) * math.sqrt(b))
         if m.bias is not None:
@@ -156,6 +166,10 @@ def make_circulant(model: nn.Module, b: int, layers: list[str] | None = None) ->
             continue
         model.set_submodule(name, circulant_from(m, b))
         chosen.append(name)
+    missing = [n for n in (layers or []) if n not in chosen]
+    if missing:
+        raise XbarError(f"circulant: layer {missing[0][:100]!r} is not a Linear or Conv2d (groups = 1, zero padding) of "
+                        f"{type(model).__name__}; allowed: the names of such layers")
     if not chosen:
         raise XbarError(f"circulant: block size {b} divides no Linear or Conv2d layer of {type(model).__name__} "
                         f"(inputs K and outputs N must both be multiples of it)")

@@ -81,6 +81,12 @@ class Chip:
             return None
         return ReadNoise(self.noise_gen)
 
+    def fault_overflow(self) -> dict[str, dict[int, int]]:
+        """{layer: {crossbar: faulty weights past the design's fault-table depth}} for the
+        layers with an overflowing table: those weights go uncorrected (spec section 3's
+        correction covers the entries a table holds)."""
+        return {name: dict(lc.overflow) for name, lc in self.layers.items() if lc.overflow}
+
     def profile(self, program: Program) -> None:
         """One-time profiling: write each layer's fault table into the Program."""
         for name, lc in self.layers.items():

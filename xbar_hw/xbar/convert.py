@@ -95,13 +95,20 @@ def calibrate_inputs(gm: nn.Module, layers: dict[str, nn.Module], data: torch.Te
     return peak
 
 
-def quantize_layer(name: str, m: nn.Module, x_peak: float, design: Design, first_pe: int) -> LayerProgram:
+def quantize_weights(m: nn.Module, design: Design) -> tuple[torch.Tensor, torch.Tensor]:
+    """A Linear / Conv2d's weights as the mapper quantizes them, per output channel and
+    symmetric: (int64 W[K, N] with K in unfold order (c_in, kh, kw), float64 scale [N]),
+    w_int = clamp(round(W / s), -w_max, w_max), s = max|W[:, n]| / w_max."""
     w = m.weight.detach().to(torch.float64)
-    n_out = w.shape[0]
-    w2 = w.reshape(n_out, -1).t()  # [K, N], K in unfold order (c_in, kh, kw)
+    w2 = w.reshape(w.shape[0], -1).t()
     wmax = design.weight_max
     w_scale = (w2.abs().amax(0) / wmax).clamp(min=1e-12)
-    w_int = torch.clamp(torch.round(w2 / w_scale), -wmax, wmax).to(torch.int64)
+    return torch.clamp(torch.round(w2 / w_scale), -wmax, wmax).to(torch.int64), w_scale
+
+
+def quantize_layer(name: str, m: nn.Module, x_peak: float, design: Design, first_pe: int) -> LayerProgram:
+    w_int, w_scale = quantize_weights(m, design)
+    n_out = w_int.shape[1]
     lo, hi = design.input_range
     x_scale = max(x_peak, 1e-8) / max(hi, -lo)
     levels = map_layer(w_int, design)
@@ -117,7 +124,7 @@ def quantize_layer(name: str, m: nn.Module, x_peak: float, design: Design, first
     return LayerProgram(
         name=name,
         kind="conv" if conv else "linear",
-        k_in=w2.shape[0],
+        k_in=w_int.shape[0],
         n_out=n_out,
         levels=levels,
         adc_shift=torch.full((levels.shape[0],), design.adc_shift, dtype=torch.int64),

@@ -303,9 +303,10 @@ class FastCrossbars:
         step = max(1, CHUNK_ELEMENTS // max(1, self.C * self.T))
         if step >= align:
             step -= step % align
-        else:
-            step = max(k for k in range(1, step + 1) if align % k == 0)
-        return [(m0, min(M, m0 + step)) for m0 in range(0, M, step)]
+            return [(m0, min(M, m0 + step)) for m0 in range(0, M, step)]
+        # ranges inside one image each, the first of every image ``step`` wide (a range never
+        # wider than the first: the store's buffer is sized by it)
+        return [(m0, min(M, i + align, m0 + step)) for i in range(0, M, align) for m0 in range(i, min(M, i + align), step)]
 
     def __call__(self, D: torch.Tensor, M: int, epilogue: tuple | None = None, store=None, align: int = 1) -> torch.Tensor:
         """D [K, M*T] -> P [N, M] float64: exact integers, summed over the row blocks (the

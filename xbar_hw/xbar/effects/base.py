@@ -72,7 +72,9 @@ class LayerChip:
     faults: int64 [f, 4] the profiled fault table (crossbar, row, physical column, level);
     w_eff: [n, R, C] effective levels (float64), None when they equal ``stored``;
     reads: the read-noise terms, in unit order;
-    correction: int64 [K, N] = w - w_stored, added digitally (None: no correction).
+    correction: int64 [K, N] = w - w_stored, added digitally (None: no correction), zero
+    for the faulty weights past a crossbar's fault-table depth;
+    overflow: {crossbar: faulty weights its fault table could not hold} (uncorrected).
     """
 
     stored: torch.Tensor
@@ -80,6 +82,7 @@ class LayerChip:
     w_eff: torch.Tensor | None = None
     reads: tuple[ReadTerm, ...] = ()
     correction: torch.Tensor | None = None
+    overflow: dict = field(default_factory=dict)
 
     def read_term(self, effect: str) -> ReadTerm | None:
         """The read term of the named effect (``thermal``, ``shot``, ``rtn``), or None."""
@@ -94,7 +97,8 @@ class LayerCells:
     order, layer by layer) and ``cache`` (IR-drop solves shared between chips, or None).
 
     State: ``stored`` (levels the cells hold), ``stuck`` (bool [n, R, C] or None), ``faults``
-    (int64 [f, 4]), ``correction`` (int64 [K, N] or None); ``lv`` (float64 [n, R, C + 1]: the
+    (int64 [f, 4]), ``correction`` (int64 [K, N] or None), ``overflow`` ({crossbar: faulty
+    weights past its fault table}); ``lv`` (float64 [n, R, C + 1]: the
     programmed levels with the reference column of level-0 (G_off) cells appended as column
     C), ``exact`` (True while ``lv`` holds the integer stored levels); ``w_eff`` (set by a
     wire unit, or None: ideal wires); ``reads`` (the read terms).
@@ -104,6 +108,7 @@ class LayerCells:
         self.name, self.lp, self.design, self.gen, self.cache = name, lp, design, gen, cache
         self.levels = lp.levels
         self.stuck = self.correction = self.w_eff = None
+        self.overflow: dict[int, int] = {}
         self.faults = torch.zeros(0, 4, dtype=torch.int64)
         self.reads: list[ReadTerm] = []
         self.hold(self.levels, None)
@@ -145,7 +150,7 @@ class LayerCells:
     def finish(self) -> LayerChip:
         # None tells the engine the cells are exactly the stored integer levels
         w_eff = None if self.w_eff is None and self.exact else self.matrix()
-        return LayerChip(self.stored, self.faults, w_eff, tuple(self.reads), self.correction)
+        return LayerChip(self.stored, self.faults, w_eff, tuple(self.reads), self.correction, self.overflow)
 
 
 @dataclass

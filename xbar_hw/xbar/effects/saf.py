@@ -5,7 +5,10 @@ PytorX's convention (``sa0_state: on``): SA0 pins a cell at the top level (G_on)
 level 0 (G_off); ``off`` swaps them. A stuck cell holds its level whatever is written, so the
 programming variation does not apply to it. The fault table (crossbar, row, physical column,
 level) is what one-time profiling writes into the Program; the correction adds
-``sum_r x_u[r] * (w - w_stored)[r, j]`` digitally (``xbar_hw.xbar.layers``).
+``sum_r x_u[r] * (w - w_stored)[r, j]`` digitally (``xbar_hw.xbar.layers``) for the faulty
+weights each crossbar's table holds: its first ``design.fault_table_entries`` in row-major
+order, as the RTL's corrector; the others overflow the table and go uncorrected
+(``LayerChip.overflow``: crossbar -> weights dropped).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from ...core.errors import XbarError
-from ...core.mapping import layer_weights
+from ...core.mapping import crossbar_matrix, kept_faults, unmap_levels
 from ...core.nonideal import SafSpec
 from ...core.program import Program
 from .base import Effect, LayerCells
@@ -83,4 +86,10 @@ class StuckAtFaults(Effect):
         cells.faults = torch.cat([stuck.nonzero(), stored[stuck].to(torch.int64).unsqueeze(1)], 1)
         if self.config.correct:
             lp, d = cells.lp, self.design
-            cells.correction = layer_weights(cells.levels, lp.k_in, lp.n_out, d) - layer_weights(stored, lp.k_in, lp.n_out, d)
+            delta = unmap_levels(cells.levels, d) - unmap_levels(stored, d)  # [n, R, L]: w - w_stored
+            # each crossbar's table holds its first fault_table_entries faulty weights (row-major,
+            # as the RTL's table is loaded); the rest go uncorrected
+            keep = kept_faults(delta, d.fault_table_entries)
+            dropped = (delta != 0).sum((1, 2)) - keep.sum((1, 2))
+            cells.overflow = {int(xb): int(dropped[xb]) for xb in dropped.nonzero().flatten().tolist()}
+            cells.correction = crossbar_matrix(delta * keep, lp.k_in, lp.n_out, d)
