@@ -16,6 +16,7 @@ from ..core.design import load_design
 from ..core.errors import field_error
 from ..core.program import Program
 from ..flows.hardware import generate_rtl
+from ..rtl.synth import DEFAULT_LIBERTY
 from ..sim.cosim import cosim
 from ..sim.network import cosim_network
 from .common import add_reporting, print_json
@@ -36,6 +37,8 @@ def print_rtl(doc: dict, args: argparse.Namespace) -> None:
             tag = " (behavioural)" if c["behavioural"] else ""
             print(f"    {kind:10s} x{c['instances']:<3d} {c['cells']:7d} cells {c['ff_bits']:7d} ff bits "
                   f"{c['mem_bits']:8d} mem bits{tag}")
+    if args.synth:
+        print_synth(doc["synth"])
     if args.lint:
         w = doc["lint"]["warnings"]
         print(f"  verilator --lint-only -Wall: {'clean' if not w else f'{len(w)} warnings'} "
@@ -44,9 +47,27 @@ def print_rtl(doc: dict, args: argparse.Namespace) -> None:
             print(f"    {line}")
 
 
+def print_synth(s: dict) -> None:
+    """``xbar-hw rtl --synth``'s text output: areas per component, shares, timing."""
+    t = s["timing"]
+    print(f"  synthesis ({s['liberty']}): {s['total_area_um2']:,.0f} um2, {s['total_cells']} cells; periphery "
+          f"{s['periphery_area_um2']:,.0f} um2 (mask unit {100 * s['mask_share']:.2f}%, "
+          f"SAF corrector {100 * s['saf_share']:.2f}%)")
+    for kind, c in s["components"].items():
+        share = "" if c["share_of_periphery"] is None else f" {100 * c['share_of_periphery']:5.1f}%"
+        print(f"    {kind:10s} x{c['instances']:<3d} {c['area_um2']:12,.0f} um2 {c['cells']:7d} cells{share}")
+    print(f"  timing (OpenSTA): critical path {t['critical_path_ns']:.3f} ns, largest clock "
+          f"{t['max_clock_hz'] / 1e6:.1f} MHz; tile.clock_hz {t['clock_hz'] / 1e6:g} MHz "
+          f"{'met' if t['meets_clock'] else 'NOT met'} (slack {t['worst_slack_ns']:.3f} ns); path through "
+          f"{' -> '.join(t['through'])}")
+
+
 def cmd_rtl(args: argparse.Namespace) -> int:
+    if args.liberty is not None and not args.synth:
+        raise field_error("--liberty", args.liberty, "a Liberty file, with --synth only")
     design = load_design(args.design)
-    doc = generate_rtl(design, args.output, with_stats=args.stats, with_lint=args.lint)
+    doc = generate_rtl(design, args.output, with_stats=args.stats, with_lint=args.lint, with_synth=args.synth,
+                       liberty=args.liberty)
     if args.json:
         print_json(doc)
     else:
@@ -147,6 +168,10 @@ def add_rtl(sub) -> None:
     p.add_argument("--stats", action="store_true", help="cell and flip-flop counts per component (builtin Yosys)")
     p.add_argument("--lint", action="store_true",
                    help="verilator --lint-only -Wall on the Verilog (waivers for Yosys's output style); exit 1 on a warning")
+    p.add_argument("--synth", action="store_true",
+                   help="gate-level synthesis of the periphery (Yosys + ABC, arrays black boxes) and timing (OpenSTA); "
+                        "report in OUTPUT/synthesis.md and .json")
+    p.add_argument("--liberty", default=None, help=f"Liberty file for --synth (default: {DEFAULT_LIBERTY})")
     add_reporting(p)
     p.set_defaults(func=cmd_rtl)
 

@@ -45,6 +45,15 @@ def _shape_json(shape) -> dict:
     return {"width": s.width, "signed": s.signed}
 
 
+def component_kind(module: str, top: str) -> str:
+    """The component a module of the tile's hierarchy belongs to (``<top>.xbar<n>_<kind><a>``):
+    array, adc, sched, shift_add, saf, mask; the top module itself is "control" (the
+    tile's FSM, config and input registers, output sum)."""
+    if module == top:
+        return "control"
+    return re.sub(r"\d+$", "", re.sub(r"^xbar\d+_", "", module.split(".")[-1]))
+
+
 def rotator_name(design: Design, block: int) -> str:
     """Top module name of ReBoc's input register for ``block``: ``xbar_rotator_<design>_b<block>``."""
     return f"xbar_rotator_{design_ident(design)}_b{block}"
@@ -297,8 +306,7 @@ def stats(design: Design, fault_entries: int | None = None, adc_bits: list[int] 
                 ff_bits += int(width, 2) if isinstance(width, str) else int(width)
         for mem in mod.get("memories", {}).values():  # Yosys JSON: width and size as decimal strings
             mem_bits += int(mem["width"]) * int(mem["size"])
-        leaf = mod_name.split(".")[-1]
-        kind = "control" if mod_name == name else re.sub(r"\d+$", "", re.sub(r"^xbar\d+_", "", leaf))
+        kind = component_kind(mod_name, name)
         behavioural = kind == "array" and CrossbarArray.BEHAVIOURAL
         cells = sum(types.values())
         modules[mod_name] = {"cells": cells, "ff_bits": ff_bits, "out_bits": out_bits, "mem_bits": mem_bits,
