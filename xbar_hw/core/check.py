@@ -29,6 +29,13 @@ def need_int(value, where: str, lo: int, hi: int) -> int:
     return value
 
 
+def need_at_least(value, where: str, lo: int) -> int:
+    """An integer >= ``lo`` (a count, a seed), else one line."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise field_error(where, value, f"an integer >= {lo}")
+    return value
+
+
 def need_float(value, where: str, lo: float = -math.inf, hi: float = math.inf, lo_open: bool = False) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:

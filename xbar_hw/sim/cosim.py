@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..core.check import need_at_least
 from ..core.cycles import cycles_per_mvm
 from ..core.design import Design
 from ..core.errors import field_error
@@ -44,20 +45,19 @@ def default_build_dir(design: Design) -> Path:
     return Path(tempfile.gettempdir()) / "xbar_hw_cosim" / f"{design.name}-{key}"
 
 
-def _check_int(name: str, value, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise field_error(name, value, f"an integer >= {lo}")
-    return value
+def check_macro_model(macro_model) -> None:
+    """One line unless ``macro_model`` is None or a file (a user's Verilog model of the macro)."""
+    if macro_model is not None and not Path(macro_model).is_file():
+        raise field_error("macro_model", str(macro_model), "a Verilog file of the crossbar macro's model")
 
 
 def _check_arguments(design: Design, program, seed, task, layer, vectors, sim, backpressure, density,
                      macro_model) -> None:
     """One-line XbarErrors for every argument of :func:`cosim`, before anything runs."""
     rtl_params(design)  # a design the RTL cannot build
-    if macro_model is not None and not Path(macro_model).is_file():
-        raise field_error("macro_model", str(macro_model), "a Verilog file of the crossbar macro's model")
-    _check_int("seed", seed, 0)
-    _check_int("vectors", vectors, 1)
+    check_macro_model(macro_model)
+    need_at_least(seed, "seed", 0)
+    need_at_least(vectors, "vectors", 1)
     if isinstance(backpressure, bool) or not isinstance(backpressure, (int, float)) or not 0 <= backpressure < 1:
         raise field_error("backpressure", backpressure, "a number in [0, 1)")
     if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 < density <= 1:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.check import need_at_least
 from ..core.cycles import cycles_per_mvm
 from ..core.design import Design
 from ..core.errors import field_error
@@ -37,7 +38,7 @@ from ..rtl.params import rtl_params
 from ..workload.resolve import program_data
 from ..xbar.layers import mapped_layers
 from .compare import compare
-from .cosim import default_build_dir, stimulus_for
+from .cosim import check_macro_model, default_build_dir, stimulus_for
 from .golden_pe import golden_beats
 from .loads import TileLoad, check_program, layer_pes, pe_load
 from .netgolden import golden_network, network_images
@@ -52,10 +53,8 @@ def check_network_arguments(design: Design, program, task, images, sim, from_lay
     """One-line XbarErrors before anything runs; returns the first and the last
     co-simulated layer."""
     rtl_params(design)
-    if isinstance(images, bool) or not isinstance(images, int) or images < 1:
-        raise field_error("images", images, "an integer >= 1")
-    if macro_model is not None and not Path(macro_model).is_file():
-        raise field_error("macro_model", str(macro_model), "a Verilog file of the crossbar macro's model")
+    need_at_least(images, "images", 1)
+    check_macro_model(macro_model)
     first = check_program(design, program, task, from_layer)  # the Program's design, the task, the layer
     names = list(task_view(program, task)[0].layers)
     last = names[-1] if to_layer is None else to_layer

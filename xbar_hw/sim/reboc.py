@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 
+from ..core.check import need_at_least
 from ..core.circulant import input_index
 from ..core.design import Design
-from ..core.errors import field_error
 from ..core.io import atomic_path, fresh_folder
 from ..rtl.generate import generate_rotator, rotator_name
 from ..rtl.reboc import check_block
@@ -126,10 +126,8 @@ def rotator_cosim(design: Design, block: int, vectors: int = 6, seed: int = 0, s
     A bad block size or count is one line (XbarError) before anything runs."""
     t0 = time.perf_counter()
     design = as_design(design)
-    if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 2:
-        raise field_error("vectors", vectors, "an integer >= 2")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise field_error("seed", seed, "an integer >= 0")
+    need_at_least(vectors, "vectors", 2)
+    need_at_least(seed, "seed", 0)
     check_block(design, block)
     simulator_paths(sim)
     x = rotator_vectors(design, vectors, seed)

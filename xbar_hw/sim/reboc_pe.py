@@ -33,10 +33,10 @@ from pathlib import Path
 
 import torch
 
+from ..core.check import need_at_least
 from ..core.circulant import input_index, output_index
 from ..core.cycles import adc_conversions, cycles_per_mvm
 from ..core.design import Design
-from ..core.errors import field_error
 from ..core.io import atomic_path, fresh_folder
 from ..core.mapping import layer_grid
 from ..rtl.generate import generate_reboc_pe
@@ -164,10 +164,8 @@ def reboc_pe_cosim(design: Design, lp, vectors: int = 4, seed: int = 0, sim: str
     "conversions", "conversions_expected", "ok", ...}."""
     t0 = time.perf_counter()
     d = as_design(design)
-    if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 2:
-        raise field_error("vectors", vectors, "an integer >= 2")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise field_error("seed", seed, "an integer >= 0")
+    need_at_least(vectors, "vectors", 2)
+    need_at_least(seed, "seed", 0)
     rl = RebocLayer(lp, d)  # one line for a dense layer, a block that does not fit, TinyADC bits
     simulator_paths(sim)
     lo, hi = d.input_range
