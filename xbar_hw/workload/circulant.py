@@ -67,19 +67,28 @@ def initial_vectors(k_in: int, n_out: int, block: int, init: bool) -> torch.Tens
     return v
 
 
-class CirculantLinear(nn.Module):
-    """A Linear layer whose W[K = in_features, N = out_features] is block-circulant."""
+class CirculantLayer(nn.Module):
+    """What the block-circulant layers share: the b x b blocks' vectors [K/b, N/b, b] (the
+    trained parameters), the bias, and the expanded W[K, N]."""
 
-    def __init__(self, in_features: int, out_features: int, block: int, bias: bool = True, init: bool = True):
+    def __init__(self, kind: str, k_in: int, n_out: int, block: int, bias: bool, init: bool):
         super().__init__()
-        check_block("linear", in_features, out_features, block)
-        self.in_features, self.out_features, self.block = in_features, out_features, block
-        self.vectors = nn.Parameter(initial_vectors(in_features, out_features, block, init))
-        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        check_block(kind, k_in, n_out, block)
+        self.block = block
+        self.vectors = nn.Parameter(initial_vectors(k_in, n_out, block, init))
+        self.bias = nn.Parameter(torch.zeros(n_out)) if bias else None
 
     def matrix(self) -> torch.Tensor:
         """W[K, N] (the mapper's layout)."""
         return expand_vectors(self.vectors)
+
+
+class CirculantLinear(CirculantLayer):
+    """A Linear layer whose W[K = in_features, N = out_features] is block-circulant."""
+
+    def __init__(self, in_features: int, out_features: int, block: int, bias: bool = True, init: bool = True):
+        super().__init__("linear", in_features, out_features, block, bias, init)
+        self.in_features, self.out_features = in_features, out_features
 
     @property
     def weight(self) -> torch.Tensor:
@@ -90,25 +99,17 @@ class CirculantLinear(nn.Module):
         return F.linear(x, self.weight, self.bias)
 
 
-class CirculantConv2d(nn.Module):
+class CirculantConv2d(CirculantLayer):
     """A Conv2d (groups = 1, zero padding) whose unfolded W[K = c_in*kh*kw, N = c_out] is
     block-circulant (K in the mapper's (c_in, kh, kw) order)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, block: int, stride=1, padding=0,
                  dilation=1, bias: bool = True, init: bool = True):
-        super().__init__()
         pair = (lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v))
-        self.in_channels, self.out_channels, self.block = in_channels, out_channels, block
-        self.kernel_size, self.stride, self.padding, self.dilation = (pair(kernel_size), pair(stride), pair(padding),
-                                                                      pair(dilation))
-        k_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
-        check_block("conv", k_in, out_channels, block)
-        self.vectors = nn.Parameter(initial_vectors(k_in, out_channels, block, init))
-        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-
-    def matrix(self) -> torch.Tensor:
-        """W[K, N] (the mapper's layout)."""
-        return expand_vectors(self.vectors)
+        kernel_size = pair(kernel_size)
+        super().__init__("conv", in_channels * kernel_size[0] * kernel_size[1], out_channels, block, bias, init)
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.stride, self.padding, self.dilation = pair(stride), pair(padding), pair(dilation)
 
     @property
     def weight(self) -> torch.Tensor:
@@ -117,9 +118,6 @@ class CirculantConv2d(nn.Module):
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
-
-
-CIRCULANT = (CirculantLinear, CirculantConv2d)
 
 
 def unfolded_shape(m: nn.Module) -> tuple[int, int]:
@@ -178,7 +176,7 @@ def make_circulant(model: nn.Module, b: int, layers: list[str] | None = None) ->
 
 def circulant_blocks(model: nn.Module) -> dict[str, int]:
     """{layer name: block size} of the model's block-circulant layers."""
-    return {name: m.block for name, m in model.named_modules() if isinstance(m, CIRCULANT)}
+    return {name: m.block for name, m in model.named_modules() if isinstance(m, CirculantLayer)}
 
 
 def densify(model: nn.Module) -> tuple[nn.Module, dict[str, int]]:
