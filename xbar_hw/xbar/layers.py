@@ -82,6 +82,7 @@ class MappedLayer(nn.Module):
         bias = lp.bias.to(torch.float64) if lp.bias is not None else torch.zeros(lp.n_out, dtype=torch.float64)
         self.register_buffer("bias64", bias.to(device), persistent=False)
         self._engine = None
+        self._exact_per_crossbar = None  # per-crossbar ADC bits: every crossbar exact (kept with the engine)
         self.chip = None  # a LayerChip (xbar_hw.xbar.effects) when running as a chip instance
         self.noise = None  # the chip's ReadNoise stream, when it has read noise
         self.mask_codes = self._codes_rb = None  # the active task's column masks
@@ -97,7 +98,7 @@ class MappedLayer(nn.Module):
         return self._engine
 
     def reset_engine(self) -> None:
-        self._engine = None
+        self._engine = self._exact_per_crossbar = None
 
     def quantize_input(self, x: torch.Tensor) -> torch.Tensor:
         lo, hi = self.design.input_range
@@ -108,7 +109,10 @@ class MappedLayer(nn.Module):
             return True
         if self.path == "auto":
             if self.lp.adc_bits is not None:  # per-crossbar ADC bits: folded where each crossbar is exact
-                return not bool(crossbars_lossless(self.lp.levels, self.lp.adc_bits, self.lp.adc_shift, self.design).all())
+                if self._exact_per_crossbar is None:  # a pass over every level: once, not per forward
+                    self._exact_per_crossbar = bool(
+                        crossbars_lossless(self.lp.levels, self.lp.adc_bits, self.lp.adc_shift, self.design).all())
+                return not self._exact_per_crossbar
             return not (self.design.lossless and bool((self.lp.adc_shift == 0).all()))
         return self.path == "crossbar"
 
