@@ -82,6 +82,20 @@ def kept_faults(delta: torch.Tensor, depth: int) -> torch.Tensor:
     return (flat & (rank < depth)).reshape(faulty.shape)
 
 
+def table_correction(intended: torch.Tensor, stored: torch.Tensor, k_in: int, n_out: int,
+                     design: Design) -> tuple[torch.Tensor, dict[int, int]]:
+    """The digital SAF correction the fault tables hold (spec section 3): the K x N matrix
+    of w - w_stored over the faulty weights each crossbar's table keeps
+    (:func:`kept_faults` at ``design.fault_table_entries``), and {crossbar: faulty weights
+    past its table} for the crossbars that overflow (those go uncorrected). ``intended``,
+    ``stored``: levels [n_crossbars, R, C]."""
+    delta = unmap_levels(intended, design) - unmap_levels(stored, design)  # [n, R, L]: w - w_stored
+    keep = kept_faults(delta, design.fault_table_entries)
+    dropped = (delta != 0).sum((1, 2)) - keep.sum((1, 2))
+    overflow = {int(xb): int(dropped[xb]) for xb in dropped.nonzero().flatten().tolist()}
+    return crossbar_matrix(delta * keep, k_in, n_out, design), overflow
+
+
 def layer_grid(k_in: int, n_out: int, design: Design) -> tuple[int, int]:
     """(row blocks, column blocks) of a K x N weight matrix."""
     R, L = design.crossbar.rows, design.logical_cols

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..core.design import Design
 from ..core.errors import XbarError
-from ..core.mapping import crossbar_matrix, kept_faults, unmap_levels
+from ..core.mapping import table_correction
 from ..workload.data import Dataset
 from ..xbar.convert import build_network
 from ..xbar.effects import LayerChip
@@ -35,9 +35,7 @@ def profiled_chip(lp, design: Design) -> LayerChip | None:
     if design.nonideal.saf.correct:
         # each crossbar's table holds its first fault_table_entries faulty weights (row-major),
         # as StuckAtFaults and the RTL's corrector; the rest go uncorrected
-        delta = unmap_levels(lp.levels, design) - unmap_levels(stored, design)  # [n, R, L]: w - w_stored
-        correction = crossbar_matrix(delta * kept_faults(delta, design.fault_table_entries), lp.k_in, lp.n_out,
-                                     design)
+        correction = table_correction(lp.levels, stored, lp.k_in, lp.n_out, design)[0]
     return LayerChip(stored, lp.faults.to(torch.int64), None, (), correction, lp.fault_overflow(design))
 
 

@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from ...core.errors import XbarError
-from ...core.mapping import crossbar_matrix, kept_faults, unmap_levels
+from ...core.mapping import table_correction
 from ...core.nonideal import SafSpec
 from ...core.program import Program
 from .base import Effect, LayerCells
@@ -85,11 +85,7 @@ class StuckAtFaults(Effect):
         cells.hold(stored, stuck)
         cells.faults = torch.cat([stuck.nonzero(), stored[stuck].to(torch.int64).unsqueeze(1)], 1)
         if self.config.correct:
-            lp, d = cells.lp, self.design
-            delta = unmap_levels(cells.levels, d) - unmap_levels(stored, d)  # [n, R, L]: w - w_stored
             # each crossbar's table holds its first fault_table_entries faulty weights (row-major,
             # as the RTL's table is loaded); the rest go uncorrected
-            keep = kept_faults(delta, d.fault_table_entries)
-            dropped = (delta != 0).sum((1, 2)) - keep.sum((1, 2))
-            cells.overflow = {int(xb): int(dropped[xb]) for xb in dropped.nonzero().flatten().tolist()}
-            cells.correction = crossbar_matrix(delta * keep, lp.k_in, lp.n_out, d)
+            cells.correction, cells.overflow = table_correction(cells.levels, stored, cells.lp.k_in, cells.lp.n_out,
+                                                                self.design)
