@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -30,11 +29,11 @@ import torch
 from ..core.check import need_at_least
 from ..core.circulant import input_index
 from ..core.design import Design
-from ..core.io import atomic_path, fresh_folder
+from ..core.io import fresh_folder
 from ..rtl.generate import generate_rotator, rotator_name
 from ..rtl.reboc import check_block
 from .loads import as_design
-from .runner import REBOC_TB_MODULE, run_testbench, simulator_paths
+from .runner import REBOC_TB_MODULE, install_changed, run_testbench, simulator_paths
 
 
 def rotator_vectors(design: Design, vectors: int, seed: int) -> torch.Tensor:
@@ -92,14 +91,8 @@ def build_rotator_rtl(design: Design, block: int, build_dir: Path) -> dict:
     """The register's Verilog and port map under ``<build_dir>/rtl``, each file replaced
     (atomically) only when its text changes, so that the simulator build is reused."""
     out = Path(build_dir) / "rtl"
-    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        new = generate_rotator(design, block, tmp)
-        for kind in ("verilog", "ports"):
-            target = out / new[kind].name
-            if not (target.is_file() and target.read_bytes() == new[kind].read_bytes()):
-                with atomic_path(target) as t:
-                    shutil.copyfile(new[kind], t)
+        install_changed(generate_rotator(design, block, tmp), out, ("verilog", "ports"))
     name = rotator_name(design, block)
     return {"top": name, "verilog": out / f"{name}.v", "ports": out / f"{name}.ports.json", "macro": None}
 

@@ -25,7 +25,6 @@ tile buffer holds them (one ``x`` beat per ReBoc MVM) and checks:
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from itertools import pairwise
@@ -37,7 +36,7 @@ from ..core.check import need_at_least
 from ..core.circulant import input_index, output_index
 from ..core.cycles import adc_conversions, cycles_per_mvm
 from ..core.design import Design
-from ..core.io import atomic_path, fresh_folder
+from ..core.io import fresh_folder
 from ..core.mapping import layer_grid
 from ..rtl.generate import generate_reboc_pe
 from ..rtl.params import default_mask_code
@@ -45,7 +44,7 @@ from ..xbar.circulant import RebocLayer, layer_product
 from .golden_pe import golden_beats
 from .loads import TileLoad, as_design, fault_free_load
 from .reboc import reboc_build_dir
-from .runner import run_testbench, simulator_paths
+from .runner import install_changed, run_testbench, simulator_paths
 from .script import build_script, cfg_beats, prog_beats
 
 
@@ -115,14 +114,9 @@ def build_reboc_pe_rtl(design: Design, block: int, reads: int, row_blocks: int, 
     """The ReBoc PE's Verilog, the macro's model and the port map under ``<build_dir>/rtl``
     (each file replaced atomically, only when its text changes)."""
     out = Path(build_dir) / "rtl"
-    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         new = generate_reboc_pe(design, block, reads, row_blocks, tmp)
-        for kind in ("verilog", "macro", "ports"):
-            target = out / new[kind].name
-            if not (target.is_file() and target.read_bytes() == new[kind].read_bytes()):
-                with atomic_path(target) as t:
-                    shutil.copyfile(new[kind], t)
+        install_changed(new, out, ("verilog", "macro", "ports"))
     return {"top": new["top"], **{k: out / new[k].name for k in ("verilog", "macro", "ports")}}
 
 

@@ -164,6 +164,19 @@ def _rtl_key(design: Design, fault_entries: int | None, adc_bits: list[int] | No
     return h.hexdigest()
 
 
+def install_changed(new: dict, out: Path, kinds) -> None:
+    """Copy the generated files ``new[kind]`` for ``kinds`` into the folder ``out``, each
+    replaced (atomically) only when its text changes, so that a simulator build of the
+    same text is reused."""
+    out.mkdir(parents=True, exist_ok=True)
+    for kind in kinds:
+        target = out / new[kind].name
+        if target.is_file() and target.read_bytes() == new[kind].read_bytes():
+            continue
+        with atomic_path(target) as tmp:
+            shutil.copyfile(new[kind], tmp)
+
+
 def build_rtl(design: Design, build_dir: str | Path, fault_entries: int | None = None,
               adc_bits: list[int] | None = None) -> dict:
     """The Verilog, port map and README of ``design`` (with each slot's ``adc_bits``, TinyADC)
@@ -190,12 +203,7 @@ def build_rtl(design: Design, build_dir: str | Path, fault_entries: int | None =
         out.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             stamp.unlink()  # the folder is stamped again only once every file is in
-        for kind, p in new.items():
-            target = out / p.name
-            if kind in ("verilog", "macro") and target.is_file() and target.read_bytes() == p.read_bytes():
-                continue
-            with atomic_path(target) as tmp:
-                shutil.copyfile(p, tmp)
+        install_changed(new, out, new)
         with atomic_path(stamp) as tmp:
             Path(tmp).write_text(key)
     finally:
